@@ -1,0 +1,209 @@
+//! Service names and the AMQP names derived from them, as amqp-fabric forms them.
+
+use std::fmt;
+
+use crate::{Error, Result};
+
+/// The longest AMQP short string: the limit for queue and exchange names.
+const AMQP_NAME_MAX: usize = 255;
+/// The longest dot-separated segment amqp-fabric accepts.
+const SEGMENT_MAX: usize = 63;
+
+/// Where a service lives: domain, service type and service id.
+///
+/// Services with the same address form a high-availability clique: they consume the same
+/// queues and the broker hands each call to one of them.
+///
+/// ```
+/// use fabric_core::ServiceAddress;
+///
+/// let addr = ServiceAddress::new("my_project", "server_app", "my_app")?;
+/// assert_eq!(addr.fqn(), "my_project.server_app.my_app");
+/// assert_eq!(addr.exchange(), "my_project.api.server_app.my_app");
+/// assert_eq!(addr.method_queue("multiply"), "my_project.api.server_app.my_app::multiply");
+/// assert!(ServiceAddress::new("my project", "t", "i").is_err());
+/// # Ok::<(), fabric_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceAddress {
+    domain: String,
+    service_type: String,
+    service_id: String,
+}
+
+impl ServiceAddress {
+    /// Checks the three names against amqp-fabric's rules: dot-separated segments of 1 to 63
+    /// ASCII letters, digits, `-` or `_`.
+    pub fn new(domain: &str, service_type: &str, service_id: &str) -> Result<ServiceAddress> {
+        check_name("domain", domain)?;
+        check_name("service type", service_type)?;
+        check_name("service id", service_id)?;
+        let address = ServiceAddress {
+            domain: domain.to_owned(),
+            service_type: service_type.to_owned(),
+            service_id: service_id.to_owned(),
+        };
+        // The longest derived name is a method queue; the shortest method leaves this much room.
+        let exchange = address.exchange();
+        if exchange.len() + "::x".len() > AMQP_NAME_MAX {
+            return Err(Error::InvalidName {
+                kind: "service address",
+                name: address.fqn(),
+                reason: format!("its exchange name {exchange:?} leaves no room for method queues (AMQP names have at most {AMQP_NAME_MAX} bytes)"),
+            });
+        }
+        Ok(address)
+    }
+
+    /// The domain: a group of services that talk to each other.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The service type: services of one type offer the same API.
+    pub fn service_type(&self) -> &str {
+        &self.service_type
+    }
+
+    /// The service id: tells apart services of one type.
+    pub fn service_id(&self) -> &str {
+        &self.service_id
+    }
+
+    /// The fully qualified name, `{domain}.{type}.{id}`.
+    pub fn fqn(&self) -> String {
+        format!("{}.{}.{}", self.domain, self.service_type, self.service_id)
+    }
+
+    /// The service's RPC exchange, `{domain}.api.{type}.{id}`.
+    pub fn exchange(&self) -> String {
+        format!(
+            "{}.api.{}.{}",
+            self.domain, self.service_type, self.service_id
+        )
+    }
+
+    /// The queue of one method, `{exchange}::{method}`; also its routing key.
+    pub fn method_queue(&self, method: &str) -> String {
+        format!("{}::{}", self.exchange(), method)
+    }
+
+    /// The queue of `method`, after checking that it makes a valid queue name.
+    pub fn checked_method_queue(&self, method: &str) -> Result<String> {
+        let invalid = |reason: String| Error::InvalidName {
+            kind: "method",
+            name: method.to_owned(),
+            reason,
+        };
+        if method.is_empty() {
+            return Err(invalid("a method name cannot be empty".into()));
+        }
+        if method.contains("::") {
+            return Err(invalid("a method name cannot contain `::`".into()));
+        }
+        let queue = self.method_queue(method);
+        if queue.len() > AMQP_NAME_MAX {
+            return Err(invalid(format!(
+                "its queue name has {} bytes; AMQP names have at most {AMQP_NAME_MAX}",
+                queue.len()
+            )));
+        }
+        Ok(queue)
+    }
+}
+
+impl fmt::Display for ServiceAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}",
+            self.domain, self.service_type, self.service_id
+        )
+    }
+}
+
+/// One of the three names: dot-separated segments of `[A-Za-z0-9_-]{1,63}`, so that the FQN
+/// matches amqp-fabric's pattern `^(?:[A-Za-z0-9-_]{1,63}\.){1,255}[A-Za-z0-9-_]{1,63}$`.
+fn check_name(kind: &'static str, name: &str) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidName {
+        kind,
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty".into()));
+    }
+    for segment in name.split('.') {
+        if segment.is_empty() {
+            return Err(invalid(
+                "it has an empty segment (a leading, trailing or doubled `.`)".into(),
+            ));
+        }
+        if segment.len() > SEGMENT_MAX {
+            return Err(invalid(format!(
+                "segment {segment:?} has {} characters; at most {SEGMENT_MAX} are allowed",
+                segment.len()
+            )));
+        }
+        if let Some(bad) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(invalid(format!(
+                "{bad:?} is not allowed; use ASCII letters, digits, `-`, `_` and `.` between segments"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_amqp_fabric_names() {
+        for (d, t, i) in [
+            ("my_project", "server_app", "my_app"),
+            ("a-b", "C_9", "x"),
+            ("org.team", "svc", "1"),
+        ] {
+            ServiceAddress::new(d, t, i).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_bad_names_with_the_reason() {
+        let cases = [
+            ("", "t", "i", "empty"),
+            ("my project", "t", "i", "' '"),
+            ("d", "t.", "i", "empty segment"),
+            ("d", "t", "ü", "'ü'"),
+            ("d", "t", "a:b", "':'"),
+        ];
+        for (d, t, i, expected) in cases {
+            let err = ServiceAddress::new(d, t, i).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let long = "x".repeat(64);
+        assert!(ServiceAddress::new(&long, "t", "i").is_err());
+        let near = [
+            "x".repeat(63),
+            "x".repeat(63),
+            "x".repeat(63),
+            "x".repeat(63),
+        ]
+        .join(".");
+        let err = ServiceAddress::new(&near, &near, "i").unwrap_err();
+        assert!(err.to_string().contains("no room"), "{err}");
+    }
+
+    #[test]
+    fn method_names_are_checked() {
+        let addr = ServiceAddress::new("d", "t", "i").unwrap();
+        addr.checked_method_queue("multiply").unwrap();
+        assert!(addr.checked_method_queue("").is_err());
+        assert!(addr.checked_method_queue("a::b").is_err());
+        assert!(addr.checked_method_queue(&"m".repeat(300)).is_err());
+    }
+}

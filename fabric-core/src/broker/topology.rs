@@ -1,0 +1,130 @@
+//! Everything fabric declares on the broker, as data.
+//!
+//! Each feature describes its exchanges, queues and bindings as a list of [`Declaration`]s and
+//! hands it to [`declare`]. Nothing else in the crate calls `exchange_declare` or `queue_bind`,
+//! so after a reconnect the same lists can be replayed on a new connection.
+
+use amiquip::{
+    AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
+};
+
+use crate::{Error, Result};
+
+/// The headers exchange where expired calls are dead-lettered, as aio-pika names it.
+pub(crate) const RPC_DLX: &str = "rpc.dlx";
+
+/// One thing fabric creates on the broker.
+#[derive(Debug, Clone)]
+pub(crate) enum Declaration {
+    /// An exchange.
+    Exchange {
+        name: String,
+        kind: ExchangeType,
+        durable: bool,
+        auto_delete: bool,
+    },
+    /// A named queue.
+    Queue {
+        name: String,
+        durable: bool,
+        auto_delete: bool,
+        exclusive: bool,
+        arguments: FieldTable,
+    },
+    /// A binding of a queue to an exchange.
+    Binding {
+        queue: String,
+        exchange: String,
+        routing_key: String,
+        arguments: FieldTable,
+    },
+}
+
+/// Declares each item in order on `channel`.
+///
+/// RabbitMQ refuses to redeclare an exchange or queue with other flags
+/// (PRECONDITION_FAILED), and that error also closes the channel: the items here use exactly
+/// the flags amqp-fabric uses, so Rust and Python peers can declare the same names.
+pub(crate) fn declare(channel: &Channel, declarations: &[Declaration]) -> Result<()> {
+    for item in declarations {
+        let outcome = match item {
+            Declaration::Exchange {
+                name,
+                kind,
+                durable,
+                auto_delete,
+            } => channel
+                .exchange_declare(
+                    kind.clone(),
+                    name.as_str(),
+                    ExchangeDeclareOptions {
+                        durable: *durable,
+                        auto_delete: *auto_delete,
+                        internal: false,
+                        arguments: FieldTable::default(),
+                    },
+                )
+                .map(drop),
+            Declaration::Queue {
+                name,
+                durable,
+                auto_delete,
+                exclusive,
+                arguments,
+            } => channel
+                .queue_declare(
+                    name.as_str(),
+                    QueueDeclareOptions {
+                        durable: *durable,
+                        exclusive: *exclusive,
+                        auto_delete: *auto_delete,
+                        arguments: arguments.clone(),
+                    },
+                )
+                .map(drop),
+            Declaration::Binding {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => channel.queue_bind(
+                queue.as_str(),
+                exchange.as_str(),
+                routing_key.as_str(),
+                arguments.clone(),
+            ),
+        };
+        outcome.map_err(|e| Error::broker(format!("declare {item}"), e))?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for Declaration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Declaration::Exchange { name, .. } => write!(f, "exchange {name:?}"),
+            Declaration::Queue { name, .. } => write!(f, "queue {name:?}"),
+            Declaration::Binding {
+                queue, exchange, ..
+            } => write!(f, "binding of queue {queue:?} to exchange {exchange:?}"),
+        }
+    }
+}
+
+/// A field table from string pairs, for queue arguments and header bindings.
+pub(crate) fn string_table<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> FieldTable {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), AmqpValue::LongString(v.to_owned())))
+        .collect()
+}
+
+/// The exchange `rpc.dlx`, where expired calls go back to their callers.
+pub(crate) fn rpc_dead_letter_exchange() -> Declaration {
+    Declaration::Exchange {
+        name: RPC_DLX.to_owned(),
+        kind: ExchangeType::Headers,
+        durable: false,
+        auto_delete: true,
+    }
+}

@@ -1,0 +1,142 @@
+//! What a [`Fabric`](crate::Fabric) connection is told before it connects.
+
+use std::time::Duration;
+
+use crate::Codec;
+
+/// Settings of one fabric participant: the broker it uses and who it is.
+///
+/// Built with [`FabricConfig::new`] and refined with the builder methods; checked by
+/// [`Fabric::connect`](crate::Fabric::connect), which reports a bad name or URL before it
+/// touches the network.
+///
+/// ```
+/// use std::time::Duration;
+/// use fabric_core::{Codec, FabricConfig};
+///
+/// let config = FabricConfig::new("amqp://guest:guest@127.0.0.1:5672/%2f", "my_project", "client_app", "c1")
+///     .version("1.2.0")
+///     .call_timeout(Duration::from_secs(5))
+///     .codec(Codec::Json);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FabricConfig {
+    pub(crate) url: String,
+    pub(crate) domain: String,
+    pub(crate) service_type: String,
+    pub(crate) service_id: String,
+    pub(crate) version: String,
+    pub(crate) heartbeat: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) call_timeout: Duration,
+    pub(crate) codec: Codec,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) keep_alive_listen: bool,
+    pub(crate) discovery_ttl: Duration,
+    pub(crate) discovery_exchange: String,
+    pub(crate) data_exchange: String,
+    pub(crate) publish_window: usize,
+}
+
+impl FabricConfig {
+    /// The broker URL (`amqp://user:pass@host:port/vhost`, or `amqps://` with the `tls`
+    /// feature) and this participant's domain, service type and service id.
+    pub fn new(url: &str, domain: &str, service_type: &str, service_id: &str) -> FabricConfig {
+        FabricConfig {
+            url: url.to_owned(),
+            domain: domain.to_owned(),
+            service_type: service_type.to_owned(),
+            service_id: service_id.to_owned(),
+            version: "0.0.0".to_owned(),
+            heartbeat: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(30),
+            codec: Codec::Bincode,
+            keep_alive: None,
+            keep_alive_listen: false,
+            discovery_ttl: Duration::from_secs(5),
+            discovery_exchange: "msc.discovery".to_owned(),
+            data_exchange: "data".to_owned(),
+            publish_window: 256,
+        }
+    }
+
+    /// The version of this participant's API, announced to others. Default `"0.0.0"`.
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// The AMQP heartbeat interval; a broker silent for two intervals counts as gone.
+    /// Default 60 s, as RabbitMQ's. A `heartbeat` query parameter in the URL wins.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// How long to wait for the TCP connection and the AMQP handshake. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The timeout of every call made by clients of this fabric, unless a client sets its own
+    /// with `with_timeout`. Default 30 s.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// The codec clients use for calls. Default [`Codec::Bincode`]; use [`Codec::Json`] to
+    /// call a Python amqp-fabric service. Servers answer in whatever codec a call uses.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Announce this participant every `interval` on the discovery exchange, from a thread
+    /// of its own, so others can list it. Off by default, as in amqp-fabric.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.keep_alive = Some(interval);
+        self
+    }
+
+    /// Listen to other participants' keep-alives, so that
+    /// [`Fabric::list_services`](crate::Fabric::list_services) can answer. Off by default.
+    pub fn keep_alive_listen(mut self, listen: bool) -> Self {
+        self.keep_alive_listen = listen;
+        self
+    }
+
+    /// How long a participant stays listed after its last keep-alive. Default 5 s, as
+    /// amqp-fabric's `DISCOVERY_CACHE_TTL`.
+    pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
+        self.discovery_ttl = ttl;
+        self
+    }
+
+    /// The exchange keep-alives go to. Default `msc.discovery`, as amqp-fabric's.
+    pub fn discovery_exchange(mut self, exchange: &str) -> Self {
+        self.discovery_exchange = exchange.to_owned();
+        self
+    }
+
+    /// The last part of the data exchange's name, `{domain}.{name}`. Default `data`, as
+    /// amqp-fabric's `DATA_EXCHANGE_NAME`.
+    pub fn data_exchange(mut self, name: &str) -> Self {
+        self.data_exchange = name.to_owned();
+        self
+    }
+
+    /// How many published data messages and events may await the broker's confirm at once
+    /// (at least 1). Default 256: enough to keep a loopback broker busy.
+    pub fn publish_window(mut self, window: usize) -> Self {
+        self.publish_window = window.max(1);
+        self
+    }
+
+    /// The broker URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}

@@ -1,0 +1,188 @@
+//! The one error type of fabric.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A `Result` whose error defaults to fabric's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in fabric.
+///
+/// Every variant says when it happens. Errors of the underlying AMQP client are carried as text,
+/// never as that crate's types, so fabric can change clients without breaking callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A domain, service type, service id or method name breaks amqp-fabric's naming rules.
+    /// Raised before anything is sent to the broker.
+    InvalidName {
+        /// What the name is for: `"domain"`, `"service type"`, `"service id"` or `"method"`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// The broker URL cannot be used: bad syntax, unknown scheme, or `amqps` without the `tls`
+    /// feature. The password, if any, is not included.
+    InvalidUrl {
+        /// The URL with its password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The broker could not be reached or the AMQP handshake failed.
+    Connect {
+        /// The URL with its password masked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The broker refused the user name or password.
+    AccessRefused {
+        /// The URL with its password masked.
+        url: String,
+    },
+    /// A call was sent to a service that has no running instance: its method queues do not
+    /// exist, so the broker returned the call at once.
+    NoSuchService {
+        /// The service's fully qualified name, `domain.type.id`.
+        service: String,
+    },
+    /// The service runs but has no such method; the broker returned the call at once.
+    UnknownMethod {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method called.
+        method: String,
+    },
+    /// No reply arrived in time. The call was sent with the same expiration, so the broker
+    /// drops it if it is still queued; a server that had already taken it may still run it.
+    Timeout {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method called.
+        method: String,
+        /// The time that ran out.
+        timeout: Duration,
+    },
+    /// The server took the call but answered with an error: the handler panicked, the request
+    /// could not be decoded, or (for a Python peer) the method raised.
+    Remote {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method called.
+        method: String,
+        /// The kind of failure: `"panic"`, `"bad_request"`, `"unknown_method"`, or a Python
+        /// exception class such as `"ZeroDivisionError"`.
+        kind: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A value could not be encoded, or a received body could not be decoded.
+    Codec {
+        /// What was being encoded or decoded.
+        context: String,
+        /// The codec's message.
+        reason: String,
+    },
+    /// The connection to the broker broke. A call in flight at that moment may or may not have
+    /// run on the server.
+    ConnectionLost {
+        /// Why the connection ended, as far as it is known.
+        reason: String,
+    },
+    /// The broker refused an operation (declaring a queue with other arguments, a channel
+    /// error, ...).
+    Broker {
+        /// What fabric was doing.
+        operation: String,
+        /// The broker's or client's message.
+        reason: String,
+    },
+    /// The broker refused a published message (a negative publisher confirm), so it was not
+    /// stored or routed.
+    PublishRejected {
+        /// What the broker or fabric said.
+        reason: String,
+    },
+    /// The [`Fabric`](crate::Fabric) or server was closed, so the operation cannot run.
+    Closed,
+    /// [`Fabric::list_services`](crate::Fabric::list_services) or a watch of services was
+    /// asked of a fabric that does not listen to keep-alives: connect it with
+    /// [`FabricConfig::keep_alive_listen`](crate::FabricConfig::keep_alive_listen)`(true)`.
+    NotListening,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidName { kind, name, reason } => {
+                write!(f, "invalid {kind} {name:?}: {reason}")
+            }
+            Error::InvalidUrl { url, reason } => write!(f, "invalid broker URL {url}: {reason}"),
+            Error::Connect { url, reason } => write!(f, "cannot connect to {url}: {reason}"),
+            Error::AccessRefused { url } => {
+                write!(f, "the broker at {url} refused the user name or password")
+            }
+            Error::NoSuchService { service } => {
+                write!(f, "no instance of service {service} is running")
+            }
+            Error::UnknownMethod { service, method } => {
+                write!(f, "service {service} has no method `{method}`")
+            }
+            Error::Timeout {
+                service,
+                method,
+                timeout,
+            } => write!(
+                f,
+                "call to {service}::{method} got no reply within {timeout:?} (it may still run on the server)"
+            ),
+            Error::Remote {
+                service,
+                method,
+                kind,
+                message,
+            } => write!(f, "{service}::{method} failed on the server ({kind}): {message}"),
+            Error::Codec { context, reason } => write!(f, "cannot {context}: {reason}"),
+            Error::ConnectionLost { reason } => write!(
+                f,
+                "connection to the broker lost ({reason}); a call in flight may or may not have run"
+            ),
+            Error::Broker { operation, reason } => {
+                write!(f, "broker refused to {operation}: {reason}")
+            }
+            Error::PublishRejected { reason } => write!(f, "the broker refused a message: {reason}"),
+            Error::Closed => f.write_str("the fabric connection or server is closed"),
+            Error::NotListening => f.write_str(
+                "this fabric does not listen to keep-alives, so it knows no services: \
+                 connect it with FabricConfig::keep_alive_listen(true)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// Wraps an AMQP client error met while doing `operation`.
+    pub(crate) fn broker(operation: impl Into<String>, err: amiquip::Error) -> Error {
+        match err {
+            amiquip::Error::ClientClosedConnection | amiquip::Error::EventLoopDropped => {
+                Error::Closed
+            }
+            amiquip::Error::UnexpectedSocketClose
+            | amiquip::Error::MissedServerHeartbeats
+            | amiquip::Error::IoErrorReadingSocket { .. }
+            | amiquip::Error::IoErrorWritingSocket { .. }
+            | amiquip::Error::ServerClosedConnection { .. } => Error::ConnectionLost {
+                reason: err.to_string(),
+            },
+            other => Error::Broker {
+                operation: operation.into(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The connection handle every feature starts from.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use amiquip::{Channel, Connection};
+use parking_lot::Mutex;
+
+use crate::broker::publisher::ConfirmingPublisher;
+use crate::broker::topology::{self, Declaration};
+use crate::broker::{connect, url::BrokerUrl};
+use crate::registry::{Directory, Registry, ServerList};
+use crate::rpc::{Caller, ServerLoad};
+use crate::{Error, FabricConfig, Result, ServiceAddress};
+
+/// A participant's connection to the broker: cheap to clone, shared by its clients and
+/// servers. The connection closes when the last clone (and every client and server made from
+/// it) is dropped, or at [`close`](Self::close).
+#[derive(Clone)]
+pub struct Fabric {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: FabricConfig,
+    address: ServiceAddress,
+    /// `None` once closed. Locked only to open channels, never while using one.
+    connection: Mutex<Option<Connection>>,
+    /// The reply thread, started by the first client.
+    caller: Mutex<Option<Arc<Caller>>>,
+    /// The confirming publisher of data and events, started by the first publish.
+    publisher: Mutex<Option<Arc<ConfirmingPublisher>>>,
+    /// The servers running on this connection, shared with the keep-alive thread.
+    servers: ServerList,
+    /// The keep-alive and registry threads, as the configuration asks for them.
+    registry: Mutex<Registry>,
+    /// Exchanges this connection has declared: publishing to a missing exchange would close
+    /// the publisher's channel, so each is declared once before its first publish.
+    declared: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Fabric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fabric")
+            .field("address", &self.inner.address.fqn())
+            .field(
+                "url",
+                &crate::broker::url::mask_password(&self.inner.config.url),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fabric {
+    /// Checks the configuration, then connects to the broker.
+    ///
+    /// A bad name or URL is reported before any network traffic; an unreachable broker as
+    /// [`Error::Connect`], refused credentials as [`Error::AccessRefused`].
+    pub fn connect(config: FabricConfig) -> Result<Fabric> {
+        let address =
+            ServiceAddress::new(&config.domain, &config.service_type, &config.service_id)?;
+        let url = BrokerUrl::parse(&config.url)?;
+        let connection = connect::open(
+            &url,
+            &address.fqn(),
+            config.heartbeat,
+            config.connect_timeout,
+        )?;
+        log::debug!("fabric: {address} connected to {}", url.display);
+        let fabric = Fabric {
+            inner: Arc::new(Inner {
+                config,
+                address,
+                connection: Mutex::new(Some(connection)),
+                caller: Mutex::new(None),
+                publisher: Mutex::new(None),
+                servers: ServerList::default(),
+                registry: Mutex::new(Registry::default()),
+                declared: Mutex::new(HashSet::new()),
+            }),
+        };
+        // On failure the fabric is dropped, which closes the connection.
+        let registry = Registry::start(&fabric)?;
+        *fabric.inner.registry.lock() = registry;
+        Ok(fabric)
+    }
+
+    /// The configuration this fabric was connected with.
+    pub fn config(&self) -> &FabricConfig {
+        &self.inner.config
+    }
+
+    /// This participant's own address: where its servers answer.
+    pub fn address(&self) -> &ServiceAddress {
+        &self.inner.address
+    }
+
+    /// Closes the connection now. Calls in flight fail, servers made from this fabric stop,
+    /// and later operations on any clone fail with [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// Opens a new channel on the connection.
+    pub(crate) fn open_channel(&self) -> Result<Channel> {
+        let mut connection = self.inner.connection.lock();
+        let connection = connection.as_mut().ok_or(Error::Closed)?;
+        connection
+            .open_channel(None)
+            .map_err(|e| Error::broker("open a channel", e))
+    }
+
+    /// The reply thread of this connection, started on first use.
+    pub(crate) fn caller(&self) -> Result<Arc<Caller>> {
+        started_once(&self.inner.caller, || {
+            Caller::start(self.open_channel()?, self.open_channel()?)
+        })
+    }
+
+    /// The confirming publisher of this connection, started on first use.
+    pub(crate) fn publisher(&self) -> Result<Arc<ConfirmingPublisher>> {
+        started_once(&self.inner.publisher, || {
+            ConfirmingPublisher::start(self.open_channel()?, self.inner.config.publish_window)
+        })
+    }
+
+    /// Declares the exchange `name` (described by `declaration`) unless this connection
+    /// already has; returns the name.
+    pub(crate) fn declared_once(
+        &self,
+        name: String,
+        declaration: impl FnOnce(&str) -> Declaration,
+    ) -> Result<String> {
+        if self.inner.declared.lock().contains(&name) {
+            return Ok(name);
+        }
+        let channel = self.open_channel()?;
+        topology::declare(&channel, &[declaration(&name)])?;
+        let _ = channel.close();
+        self.inner.declared.lock().insert(name.clone());
+        Ok(name)
+    }
+
+    /// Records a server that runs on this connection.
+    pub(crate) fn register_server(&self, load: &Arc<ServerLoad>) {
+        self.inner.servers.lock().push(Arc::clone(load));
+    }
+
+    /// Forgets a server that stopped.
+    pub(crate) fn unregister_server(&self, load: &Arc<ServerLoad>) {
+        self.inner.servers.lock().retain(|s| !Arc::ptr_eq(s, load));
+    }
+
+    /// The servers running on this connection, as a list the keep-alive thread reads.
+    pub(crate) fn servers(&self) -> ServerList {
+        Arc::clone(&self.inner.servers)
+    }
+
+    /// The registry's table of participants, when this fabric listens to keep-alives.
+    pub(crate) fn registry_directory(&self) -> Option<Arc<Directory>> {
+        self.inner.registry.lock().directory()
+    }
+
+    /// Whether a queue exists, asked on a throwaway channel: a failed passive declare closes
+    /// the channel it was made on.
+    pub(crate) fn queue_exists(&self, queue: &str) -> Result<bool> {
+        let channel = self.open_channel()?;
+        match channel.queue_declare_passive(queue) {
+            Ok(_) => {
+                let _ = channel.close();
+                Ok(true)
+            }
+            Err(amiquip::Error::ServerClosedChannel { code: 404, .. }) => Ok(false),
+            Err(e) => Err(Error::broker(format!("look up queue {queue}"), e)),
+        }
+    }
+}
+
+/// The thread in `slot`, started by `start` if it is not running yet.
+fn started_once<T>(
+    slot: &Mutex<Option<Arc<T>>>,
+    start: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    let mut slot = slot.lock();
+    if let Some(running) = &*slot {
+        return Ok(Arc::clone(running));
+    }
+    let started = Arc::new(start()?);
+    *slot = Some(Arc::clone(&started));
+    Ok(started)
+}
+
+impl Inner {
+    fn close(&self) -> Result<()> {
+        // The threads first, so their consumers are cancelled and their confirms in before
+        // the connection goes. The registry before all: its goodbye needs the connection.
+        self.registry.lock().stop();
+        if let Some(caller) = self.caller.lock().take() {
+            caller.stop();
+        }
+        if let Some(publisher) = self.publisher.lock().take() {
+            publisher.stop();
+        }
+        match self.connection.lock().take() {
+            Some(connection) => connection
+                .close()
+                .map_err(|e| Error::broker("close the connection", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,122 @@
+//! # fabric
+//!
+//! Microservices that talk through a RabbitMQ broker: typed RPC generated from a trait, with
+//! the wire protocol of the Python project amqp-fabric so Rust and Python services can call
+//! each other.
+//!
+//! ```no_run
+//! use fabric_core::{fabric_service, Fabric, FabricConfig};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! pub struct DivError(String);
+//!
+//! #[fabric_service]
+//! pub trait Multiplier {
+//!     /// Multiplies two numbers.
+//!     fn multiply(&self, x: i64, y: i64) -> i64;
+//!     /// Divides, refusing zero.
+//!     fn divide(&self, x: i64, y: i64) -> Result<i64, DivError>;
+//! }
+//!
+//! struct Calc;
+//! impl Multiplier for Calc {
+//!     fn multiply(&self, x: i64, y: i64) -> i64 {
+//!         x * y
+//!     }
+//!     fn divide(&self, x: i64, y: i64) -> Result<i64, DivError> {
+//!         x.checked_div(y).ok_or_else(|| DivError("division by zero".into()))
+//!     }
+//! }
+//!
+//! # fn main() -> fabric_core::Result<()> {
+//! let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+//!
+//! // The server: eight workers take calls in the background.
+//! let server_fabric = Fabric::connect(FabricConfig::new(url, "my_project", "server_app", "my_app"))?;
+//! let server = MultiplierServer::new(Calc).workers(8).serve(&server_fabric)?;
+//!
+//! // A client, usually in another process.
+//! let fabric = Fabric::connect(FabricConfig::new(url, "my_project", "client_app", "c1"))?;
+//! let client = MultiplierClient::connect(&fabric, "my_project", "server_app", "my_app")?;
+//! assert_eq!(client.multiply(5, 7)?, 35);
+//! assert!(client.divide(1, 0)?.is_err()); // the service's own error arrives intact
+//!
+//! server.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What the macro generates
+//!
+//! For a trait `Multiplier`, [`fabric_service`] keeps the trait as written and adds:
+//! - `MultiplierClient`: a cheap `Clone + Send + Sync` handle with one method per trait
+//!   method, returning [`Result`]`<T>` of the method's return type, plus `connect`,
+//!   `with_timeout`, `with_codec`, `health_check` and `rpc`;
+//! - `MultiplierServer<T>`: `MultiplierServer::new(imp)` gives a [`ServerBuilder`] that
+//!   serves any `T: Multiplier + Send + Sync + 'static`;
+//! - `Multiplier{Method}Args`: one struct per method whose fields are the parameters, the
+//!   body of a call (a JSON call body is amqp-fabric's keyword arguments).
+//!
+//! ## How a call travels
+//!
+//! The client publishes the encoded arguments to the method's queue
+//! `{domain}.api.{type}.{id}::{method}` with a correlation id and its reply queue. One worker of
+//! the server takes it, runs the method on its own thread, publishes the result to the reply
+//! queue and acks. The client's reply thread matches the correlation id and wakes the caller.
+//! See `docs/ARCHITECTURE.md` in the repository for the threads and channels.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod address;
+mod broker;
+mod bytes;
+mod codec;
+mod config;
+mod error;
+mod fabric;
+mod logging;
+mod registry;
+mod rpc;
+mod stream;
+mod thread;
+mod token;
+
+pub use address::ServiceAddress;
+pub use broker::consumer::Subscription;
+pub use broker::publisher::Receipt;
+pub use bytes::Bytes;
+pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
+pub use config::FabricConfig;
+pub use error::{Error, Result};
+pub use fabric::Fabric;
+pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
+pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
+pub use rpc::{Dispatch, PendingCall, RpcClient, Server, ServerBuilder, Wire};
+pub use stream::{
+    DataStream, Events, HeaderValue, Headers, Inbox, Message, Subscriber, SubscriberKind,
+};
+
+/// Turns a trait into a fabric service: a typed client, a server and the wire types.
+///
+/// See the [crate documentation](crate) for what is generated and an example.
+pub use fabric_macros::fabric_service;
+
+/// What generated code needs, under paths that do not depend on the user's imports.
+/// Not public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+
+    /// Fails to compile, in fabric's words, unless `T` can cross the wire.
+    pub const fn assert_wire<T: crate::Wire>() {}
+
+    /// The error of a dispatch to a method the service does not have.
+    pub fn unknown_method(service: &str, method: &str) -> crate::Error {
+        crate::Error::UnknownMethod {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The keep-alive thread, `fabric-keepalive`: announces its participant every interval and
+//! says goodbye when stopped.
+//!
+//! It is a thread of its own, with a channel of its own, so that a server whose workers are
+//! all busy still announces itself: a busy server is not a dead one.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use amiquip::{Channel, Publish};
+use crossbeam_channel::{at, bounded, never, select, Receiver, Sender};
+use parking_lot::{Mutex, MutexGuard};
+
+use super::wire::{self, Announcement, Kind, ServerAnnouncement};
+use crate::broker::topology;
+use crate::rpc::ServerLoad;
+use crate::thread::StoppableThread;
+use crate::{Error, Result, ServiceAddress};
+
+/// The servers of a fabric, as it shares them with its keep-alive thread.
+pub(crate) type ServerList = Arc<Servers>;
+
+/// The servers running on one connection. A change made through [`lock`](Self::lock) is
+/// announced at once, so listeners learn a server's methods as it starts rather than a
+/// keep-alive interval later.
+#[derive(Debug)]
+pub(crate) struct Servers {
+    list: Mutex<Vec<Arc<ServerLoad>>>,
+    changed: Sender<()>,
+    changes: Receiver<()>,
+}
+
+impl Default for Servers {
+    fn default() -> Servers {
+        // One pending change is enough: the keep-alive reads the whole list.
+        let (changed, changes) = bounded(1);
+        Servers {
+            list: Mutex::new(Vec::new()),
+            changed,
+            changes,
+        }
+    }
+}
+
+impl Servers {
+    /// Locks the list to change it; when the guard drops, the keep-alive thread (if the
+    /// fabric has one) announces the list as it is then.
+    pub(crate) fn lock(&self) -> ServersGuard<'_> {
+        ServersGuard {
+            list: self.list.lock(),
+            changed: &self.changed,
+        }
+    }
+}
+
+/// The list of servers, locked for a change; see [`Servers::lock`].
+pub(crate) struct ServersGuard<'a> {
+    list: MutexGuard<'a, Vec<Arc<ServerLoad>>>,
+    changed: &'a Sender<()>,
+}
+
+impl Deref for ServersGuard<'_> {
+    type Target = Vec<Arc<ServerLoad>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.list
+    }
+}
+
+impl DerefMut for ServersGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.list
+    }
+}
+
+impl Drop for ServersGuard<'_> {
+    fn drop(&mut self) {
+        // Full means a change is already waiting to be announced.
+        let _ = self.changed.try_send(());
+    }
+}
+
+/// Who is announcing: what stays the same in every keep-alive.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub address: ServiceAddress,
+    pub instance: String,
+    pub version: String,
+    pub host: Option<String>,
+    pub pid: u32,
+    pub started_at: SystemTime,
+}
+
+/// The handle of a running keep-alive thread. Dropping it (or [`stop`](Self::stop)) makes
+/// the thread say goodbye and end.
+#[derive(Debug)]
+pub(crate) struct Announcer {
+    thread: StoppableThread,
+}
+
+struct Run {
+    channel: Channel,
+    exchange: String,
+    interval: Duration,
+    identity: Identity,
+    servers: ServerList,
+}
+
+impl Announcer {
+    /// Declares the discovery exchange on `channel`, then hands the channel to a new
+    /// `fabric-keepalive` thread, which announces at once, then every `interval` and
+    /// whenever a server starts or stops.
+    pub(crate) fn start(
+        channel: Channel,
+        exchange: &str,
+        interval: Duration,
+        identity: Identity,
+        servers: ServerList,
+    ) -> Result<Announcer> {
+        topology::declare(&channel, &[wire::discovery_exchange(exchange)])?;
+        let run = Run {
+            channel,
+            exchange: exchange.to_owned(),
+            // A zero interval would announce in a busy loop.
+            interval: interval.max(Duration::from_millis(10)),
+            identity,
+            servers,
+        };
+        let thread = StoppableThread::spawn("fabric-keepalive", move |stopped| {
+            run.until_stopped(&stopped)
+        })?;
+        Ok(Announcer { thread })
+    }
+
+    /// Says goodbye, closes the thread's channel and waits for it: when this returns, the
+    /// goodbye is with the broker (or the connection was gone already).
+    pub(crate) fn stop(&mut self) {
+        self.thread.stop();
+    }
+}
+
+impl Run {
+    fn until_stopped(self, stopped: &Receiver<()>) {
+        let changes = self.servers.changes.clone();
+        let mut next = Some(Instant::now());
+        let ended_well = loop {
+            select! {
+                recv(stopped) -> _ => break true,
+                recv(changes) -> _ => {}
+                recv(next.map_or_else(never, at)) -> _ => {}
+            }
+            if let Err(e) = self.publish(Kind::KeepAlive) {
+                log::warn!(
+                    "fabric: {} stops announcing itself: {e}",
+                    self.identity.address
+                );
+                break false;
+            }
+            // Counted from the last keep-alive, which is what a listener's TTL counts from.
+            // (An interval too long to count means "once".)
+            next = Instant::now().checked_add(self.interval);
+        };
+        if ended_well {
+            if let Err(e) = self.publish(Kind::Goodbye) {
+                log::debug!(
+                    "fabric: {} left without a goodbye: {e}",
+                    self.identity.address
+                );
+            }
+        }
+        // A close is a round trip after the publish: the broker has the goodbye when it ends.
+        let _ = self.channel.close();
+    }
+
+    fn publish(&self, kind: Kind) -> Result<()> {
+        let now = SystemTime::now();
+        let body = serde_json::to_vec(&self.announcement()).map_err(|e| Error::Codec {
+            context: "encode a keep-alive".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let properties = wire::properties(kind, &self.identity.address, now);
+        self.channel
+            .basic_publish(
+                self.exchange.as_str(),
+                Publish::with_properties(&body, "", properties),
+            )
+            .map_err(|e| Error::broker("publish a keep-alive", e))
+    }
+
+    /// The body of a keep-alive: who this is, and the load of its servers right now.
+    fn announcement(&self) -> Announcement<'_> {
+        let servers: Vec<ServerAnnouncement> = self
+            .servers
+            .list
+            .lock()
+            .iter()
+            .map(|load| ServerAnnouncement {
+                service: load.service,
+                methods: load.methods.clone(),
+                workers: load.workers,
+                in_flight: load.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect();
+        let mut methods: Vec<&'static str> = Vec::new();
+        for method in servers.iter().flat_map(|s| &s.methods) {
+            if !methods.contains(method) {
+                methods.push(method);
+            }
+        }
+        let identity = &self.identity;
+        Announcement {
+            fabric: env!("CARGO_PKG_VERSION"),
+            instance: &identity.instance,
+            version: &identity.version,
+            host: identity.host.as_deref(),
+            pid: identity.pid,
+            started_at: wire::unix_seconds(identity.started_at),
+            keep_alive: self.interval.as_secs_f64(),
+            methods,
+            in_flight: servers.iter().map(|s| s.in_flight).sum(),
+            workers: servers.iter().map(|s| s.workers).sum(),
+            servers,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! What the registry tells its users: who was heard, how to ask, and what changed.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::ServiceAddress;
+
+/// One participant as its keep-alives describe it, from [`Fabric::list_services`] or a
+/// [`ServiceEvent`].
+///
+/// A fabric (Rust) participant announces everything below. An amqp-fabric (Python) one sends
+/// an empty body, so only its address and [`last_heard`](Self::last_heard) are known and the
+/// other fields are `None`.
+///
+/// Instances of one high-availability clique share an address; fabric participants tell
+/// themselves apart by [`instance`](Self::instance), so each is listed on its own. Python
+/// peers carry no instance, so a Python clique is one entry, as in amqp-fabric.
+///
+/// [`Fabric::list_services`]: crate::Fabric::list_services
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServiceInfo {
+    /// Where the participant answers: domain, service type and service id.
+    pub address: ServiceAddress,
+    /// A token unique to one connection of one process; `None` for amqp-fabric peers.
+    pub instance: Option<String>,
+    /// The version of its API, as its [`FabricConfig::version`](crate::FabricConfig::version).
+    pub version: Option<String>,
+    /// The host name of the machine it runs on.
+    pub host: Option<String>,
+    /// Its process id on that host.
+    pub pid: Option<u32>,
+    /// When it connected to the broker, by its own clock.
+    pub started_at: Option<SystemTime>,
+    /// The methods its servers answer, `health_check` included; empty for a participant that
+    /// serves nothing (a client).
+    pub methods: Option<Vec<String>>,
+    /// Calls its servers were running when it sent the keep-alive.
+    pub in_flight: Option<usize>,
+    /// Worker threads of its servers: how many calls it can run at once.
+    pub workers: Option<usize>,
+    /// When this fabric received its latest keep-alive (or goodbye), by this process's
+    /// monotonic clock: the time the TTL counts from.
+    pub last_heard: Instant,
+    /// The keep-alive's body as received: a JSON object from a fabric peer (with fields this
+    /// version may not know), `Null` for an empty or unreadable body.
+    pub raw: serde_json::Value,
+}
+
+impl ServiceInfo {
+    /// How long ago the latest keep-alive arrived.
+    pub fn age(&self) -> Duration {
+        self.last_heard.elapsed()
+    }
+
+    /// Whether the two describe the participant alike, ignoring when they were heard and
+    /// the raw body: what makes an [`ServiceEvent::Updated`].
+    pub(crate) fn same_content(&self, other: &ServiceInfo) -> bool {
+        self.address == other.address
+            && self.instance == other.instance
+            && self.version == other.version
+            && self.host == other.host
+            && self.pid == other.pid
+            && self.started_at == other.started_at
+            && self.methods == other.methods
+            && self.in_flight == other.in_flight
+            && self.workers == other.workers
+    }
+}
+
+/// Which participants a listing or a watch is about: by domain, service type and service id,
+/// each optional.
+///
+/// Each part given must match exactly. (amqp-fabric matches the domain as a prefix, so its
+/// filter for domain `shop` also lists `shop-test`; and its filter by id fails.)
+///
+/// ```
+/// use fabric_core::{ServiceAddress, ServiceFilter};
+///
+/// let calc = ServiceAddress::new("shop", "calc", "c1")?;
+/// assert!(ServiceFilter::any().matches(&calc));
+/// assert!(ServiceFilter::any().domain("shop").service_type("calc").matches(&calc));
+/// assert!(ServiceFilter::any().service_id("c1").matches(&calc));
+/// assert!(!ServiceFilter::any().domain("sho").matches(&calc));
+/// assert!(!ServiceFilter::any().domain("shop").service_id("c2").matches(&calc));
+/// # Ok::<(), fabric_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ServiceFilter {
+    domain: Option<String>,
+    service_type: Option<String>,
+    service_id: Option<String>,
+}
+
+impl ServiceFilter {
+    /// A filter that matches every participant; narrow it with the other methods.
+    pub fn any() -> ServiceFilter {
+        ServiceFilter::default()
+    }
+
+    /// Only participants of this domain.
+    pub fn domain(mut self, domain: &str) -> Self {
+        self.domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Only participants of this service type.
+    pub fn service_type(mut self, service_type: &str) -> Self {
+        self.service_type = Some(service_type.to_owned());
+        self
+    }
+
+    /// Only participants with this service id.
+    pub fn service_id(mut self, service_id: &str) -> Self {
+        self.service_id = Some(service_id.to_owned());
+        self
+    }
+
+    /// Whether `address` passes the filter.
+    pub fn matches(&self, address: &ServiceAddress) -> bool {
+        fn part(wanted: &Option<String>, actual: &str) -> bool {
+            wanted.as_deref().is_none_or(|wanted| wanted == actual)
+        }
+        part(&self.domain, address.domain())
+            && part(&self.service_type, address.service_type())
+            && part(&self.service_id, address.service_id())
+    }
+}
+
+impl std::fmt::Display for ServiceFilter {
+    /// As an FQN with `*` for each part that matches anything: `shop.*.c1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |name: &Option<String>| name.clone().unwrap_or_else(|| "*".to_owned());
+        write!(
+            f,
+            "{}.{}.{}",
+            part(&self.domain),
+            part(&self.service_type),
+            part(&self.service_id)
+        )
+    }
+}
+
+impl From<&ServiceAddress> for ServiceFilter {
+    /// The filter for exactly one address (every instance of its clique).
+    fn from(address: &ServiceAddress) -> ServiceFilter {
+        ServiceFilter::any()
+            .domain(address.domain())
+            .service_type(address.service_type())
+            .service_id(address.service_id())
+    }
+}
+
+/// A change in the set of participants a watch follows.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServiceEvent {
+    /// A participant not listed before sent a keep-alive. A new watch also starts with one
+    /// of these for each participant already listed.
+    Appeared(ServiceInfo),
+    /// A listed participant's keep-alive says something new: other methods, version, or
+    /// load (calls in flight). Keep-alives that repeat the last one make no event.
+    Updated(ServiceInfo),
+    /// The participant said goodbye: it closed gracefully.
+    Left(ServiceInfo),
+    /// No keep-alive from the participant within the TTL
+    /// ([`FabricConfig::discovery_ttl`](crate::FabricConfig::discovery_ttl)): it crashed,
+    /// lost its connection, or is a Python peer that stopped (they send no goodbye).
+    Silent(ServiceInfo),
+}
+
+impl ServiceEvent {
+    /// The participant the event is about, as last heard.
+    pub fn info(&self) -> &ServiceInfo {
+        match self {
+            ServiceEvent::Appeared(info)
+            | ServiceEvent::Updated(info)
+            | ServiceEvent::Left(info)
+            | ServiceEvent::Silent(info) => info,
+        }
+    }
+
+    /// The participant the event is about, taken out of the event.
+    pub fn into_info(self) -> ServiceInfo {
+        match self {
+            ServiceEvent::Appeared(info)
+            | ServiceEvent::Updated(info)
+            | ServiceEvent::Left(info)
+            | ServiceEvent::Silent(info) => info,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_whole_names_only() {
+        let address = ServiceAddress::new("shop", "calc", "c1").unwrap();
+        let exact = ServiceFilter::from(&address);
+        assert!(exact.matches(&address));
+        for other in [
+            ("shop", "calc", "c2"),
+            ("shop", "calcs", "c1"),
+            ("shop-test", "calc", "c1"),
+        ] {
+            let other = ServiceAddress::new(other.0, other.1, other.2).unwrap();
+            assert!(!exact.matches(&other), "{other}");
+        }
+        assert!(!ServiceFilter::any().service_type("cal").matches(&address));
+        assert!(ServiceFilter::any().service_id("c1").matches(&address));
+        assert_eq!(ServiceFilter::any().service_id("c1").to_string(), "*.*.c1");
+        assert_eq!(exact.to_string(), "shop.calc.c1");
+    }
+}

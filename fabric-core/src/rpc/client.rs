@@ -1,0 +1,232 @@
+//! The untyped client that generated `{Trait}Client`s wrap.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::caller::{Caller, Outcome, PendingReply};
+use super::protocol::{self, error_kind};
+use crate::{Codec, Error, Fabric, Result, ServiceAddress};
+
+/// A handle for calling one service: cheap to clone, and shared by any number of threads.
+///
+/// Generated clients wrap it; use it directly to call a service without a Rust trait, such
+/// as a Python amqp-fabric one:
+///
+/// ```no_run
+/// # fn main() -> fabric_core::Result<()> {
+/// use fabric_core::{Codec, Fabric, FabricConfig, RpcClient};
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct Args { x: i64, y: i64 }
+///
+/// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "my_project", "client_app", "c1"))?;
+/// let python = RpcClient::connect(&fabric, "my_project", "server_app", "my_app")?.with_codec(Codec::Json);
+/// let product: i64 = python.call("multiply", &Args { x: 5, y: 7 })?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RpcClient {
+    fabric: Fabric,
+    caller: Arc<Caller>,
+    address: Arc<ServiceAddress>,
+    timeout: Duration,
+    codec: Codec,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("service", &self.address.fqn())
+            .field("timeout", &self.timeout)
+            .field("codec", &self.codec)
+            .finish()
+    }
+}
+
+impl RpcClient {
+    /// A client of the service at `domain.service_type.service_id`.
+    ///
+    /// Checks the names and starts the fabric's reply thread if it is not running yet; it does
+    /// not check that the service runs (it may start later): a call to a service with no
+    /// running instance fails at once with [`Error::NoSuchService`].
+    pub fn connect(
+        fabric: &Fabric,
+        domain: &str,
+        service_type: &str,
+        service_id: &str,
+    ) -> Result<RpcClient> {
+        let address = ServiceAddress::new(domain, service_type, service_id)?;
+        let caller = fabric.caller()?;
+        Ok(RpcClient {
+            fabric: fabric.clone(),
+            caller,
+            address: Arc::new(address),
+            timeout: fabric.config().call_timeout,
+            codec: fabric.config().codec,
+        })
+    }
+
+    /// The same client with another call timeout. The timeout also goes with each call as its
+    /// expiration, so the broker drops a call that waited in its queue too long.
+    pub fn with_timeout(&self, timeout: Duration) -> RpcClient {
+        RpcClient {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The same client with another codec; [`Codec::Json`] talks to Python peers.
+    pub fn with_codec(&self, codec: Codec) -> RpcClient {
+        RpcClient {
+            codec,
+            ..self.clone()
+        }
+    }
+
+    /// The service this client calls.
+    pub fn address(&self) -> &ServiceAddress {
+        &self.address
+    }
+
+    /// The timeout of each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The codec of each call.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Asks the service whether it is up; any running instance answers `true`.
+    pub fn health_check(&self) -> Result<bool> {
+        self.call(protocol::HEALTH_CHECK, &EmptyArgs {})
+    }
+
+    /// Calls `method` with `args` (a struct whose fields are the keyword arguments) and
+    /// decodes the result as `R`. Blocks until the reply, an error, or the timeout.
+    pub fn call<A: Serialize, R: DeserializeOwned>(&self, method: &str, args: &A) -> Result<R> {
+        self.start_call(method, args)?.wait()
+    }
+
+    /// Sends a call without waiting for it: the reply is awaited on the returned handle. One
+    /// thread can so keep many calls in flight (pipelining); the timeout runs from now.
+    ///
+    /// ```no_run
+    /// # fn main() -> fabric_core::Result<()> {
+    /// # use fabric_core::{Fabric, FabricConfig, RpcClient};
+    /// # #[derive(serde::Serialize)] struct Args { x: i64, y: i64 }
+    /// # let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "d", "t", "i"))?;
+    /// let client = RpcClient::connect(&fabric, "my_project", "server_app", "my_app")?;
+    /// let calls: Vec<_> = (0..64)
+    ///     .map(|i| client.start_call::<_, i64>("multiply", &Args { x: i, y: 2 }))
+    ///     .collect::<Result<_, _>>()?;
+    /// for call in calls {
+    ///     call.wait()?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start_call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<PendingCall<R>> {
+        let queue = self.address.checked_method_queue(method)?;
+        let body = self
+            .codec
+            .encode(args, format_args!("the arguments of `{method}`"))?;
+        let reply = self.caller.send(queue, body, self.codec, self.timeout)?;
+        Ok(PendingCall {
+            client: self.clone(),
+            method: method.to_owned(),
+            reply,
+            result: PhantomData,
+        })
+    }
+
+    /// Turns an outcome into the caller's result.
+    fn outcome<R: DeserializeOwned>(&self, method: &str, outcome: Option<Outcome>) -> Result<R> {
+        match outcome {
+            Some(Outcome::Result { codec, body }) => {
+                codec.decode(&body, format_args!("the result of `{method}`"))
+            }
+            Some(Outcome::Failed { kind, message }) => Err(self.failed(method, kind, message)),
+            Some(Outcome::Returned) => Err(self.unroutable(method)),
+            Some(Outcome::Expired) | None => Err(Error::Timeout {
+                service: self.address.fqn(),
+                method: method.to_owned(),
+                timeout: self.timeout,
+            }),
+            Some(Outcome::Ended(error)) => Err(error),
+        }
+    }
+
+    fn failed(&self, method: &str, kind: String, message: String) -> Error {
+        if kind == error_kind::UNKNOWN_METHOD {
+            return Error::UnknownMethod {
+                service: self.address.fqn(),
+                method: method.to_owned(),
+            };
+        }
+        Error::Remote {
+            service: self.address.fqn(),
+            method: method.to_owned(),
+            kind,
+            message,
+        }
+    }
+
+    /// The broker had no queue for the call: tell a missing service from a missing method by
+    /// whether the service's `health_check` queue exists (every server has one).
+    fn unroutable(&self, method: &str) -> Error {
+        let health_queue = self.address.method_queue(protocol::HEALTH_CHECK);
+        if self.fabric.queue_exists(&health_queue).unwrap_or(false) {
+            Error::UnknownMethod {
+                service: self.address.fqn(),
+                method: method.to_owned(),
+            }
+        } else {
+            Error::NoSuchService {
+                service: self.address.fqn(),
+            }
+        }
+    }
+}
+
+/// A call sent with [`RpcClient::start_call`], whose reply is still to come. Dropping it
+/// abandons the call: its reply, if one comes, is discarded.
+#[must_use = "the call's outcome is only known by waiting on it"]
+pub struct PendingCall<R> {
+    client: RpcClient,
+    method: String,
+    reply: PendingReply,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> PendingCall<R> {
+    /// Blocks until the reply, an error, or the call's timeout.
+    pub fn wait(self) -> Result<R> {
+        let outcome = self.reply.wait();
+        self.client.outcome(&self.method, outcome)
+    }
+}
+
+impl<R> std::fmt::Debug for PendingCall<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCall")
+            .field("service", &self.client.address.fqn())
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The arguments of a method that takes none: `{}` in JSON, as amqp-fabric sends.
+#[derive(Serialize)]
+struct EmptyArgs {}

@@ -1,0 +1,13 @@
+//! Remote procedure calls: the client, the server and the messages between them.
+
+mod caller;
+mod client;
+mod dispatch;
+mod protocol;
+mod server;
+
+pub(crate) use caller::Caller;
+pub use client::{PendingCall, RpcClient};
+pub use dispatch::{Dispatch, Wire};
+pub(crate) use server::ServerLoad;
+pub use server::{Server, ServerBuilder};

@@ -1,0 +1,60 @@
+//! Connecting: bad names, bad URLs, refused credentials and unreachable brokers each get
+//! their own clear error.
+
+mod support;
+
+use std::time::Duration;
+
+use fabric_core::{Error, Fabric, FabricConfig};
+
+#[test]
+fn a_bad_name_is_refused_before_the_network() {
+    // Nothing listens on port 1: reaching the network would give a connect error instead.
+    let err = Fabric::connect(FabricConfig::new(
+        "amqp://127.0.0.1:1",
+        "my project",
+        "t",
+        "i",
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidName { kind: "domain", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_bad_url_is_refused_without_showing_the_password() {
+    let err = Fabric::connect(FabricConfig::new(
+        "http://guest:hunter2@127.0.0.1",
+        "d",
+        "t",
+        "i",
+    ))
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn wrong_credentials_are_access_refused() {
+    let url = support::broker_url().replacen("guest:guest", "guest:wrong-password", 1);
+    let err = Fabric::connect(FabricConfig::new(&url, "d", "t", "i")).unwrap_err();
+    assert!(matches!(err, Error::AccessRefused { .. }), "{err:?}");
+    assert!(!err.to_string().contains("wrong-password"), "{err}");
+}
+
+#[test]
+fn an_unreachable_broker_is_a_connect_error() {
+    let config = FabricConfig::new("amqp://127.0.0.1:1", "d", "t", "i")
+        .connect_timeout(Duration::from_secs(2));
+    let err = Fabric::connect(config).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+}
+
+#[test]
+fn an_unknown_vhost_is_a_connect_error() {
+    let url = format!("{}-no-such-vhost", support::broker_url());
+    let err = Fabric::connect(FabricConfig::new(&url, "d", "t", "i")).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+}

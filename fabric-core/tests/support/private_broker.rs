@@ -1,0 +1,438 @@
+//! A RabbitMQ node of a test's own, to stop, start and kill without disturbing anyone.
+//!
+//! Fault-injection tests (a broker that goes away, comes back, dies) must never touch the
+//! shared broker on 5672 that every other test uses. [`PrivateBroker::start`] runs a second
+//! node from the installed RabbitMQ, beside the main one:
+//!
+//! - its own node name `fabric-test-{pid}-{n}@localhost` (registered with the machine's
+//!   epmd like any node), its own AMQP port and Erlang distribution port (free ports picked
+//!   at start, kept across restarts so [`url`](PrivateBroker::url) stays valid), both on
+//!   127.0.0.1 only;
+//! - its own directory under the system's temp dir holding everything the node writes:
+//!   database (`RABBITMQ_MNESIA_BASE`), logs, schema, feature flags, pid file, plugin
+//!   expansion, crash dump, and `HOME` (so its Erlang cookie is its own too);
+//! - its own `rabbitmq.conf` (only the listener), an empty `rabbitmq-env.conf` and an empty
+//!   enabled-plugins file, so nothing of the main node's configuration (its listener on
+//!   5672, its plugins and their HTTP/Prometheus ports) is read.
+//!
+//! The node runs under a small `sh` wrapper whose stdin is a pipe from the test process: when
+//! the test process ends in any way, even SIGKILL, the pipe closes and the wrapper stops the
+//! node, so no node outlives its test. Dropping the [`PrivateBroker`] stops the node and
+//! removes its directory; the directory of a test process that was killed is removed by the
+//! next [`PrivateBroker::start`].
+//!
+//! Starting takes a few seconds (an Erlang VM boots); use one node per test that needs one.
+//! The RabbitMQ start script is `/usr/lib/rabbitmq/bin/rabbitmq-server` (the Debian/Ubuntu
+//! package's), else `rabbitmq-server` on the `PATH`; `FABRIC_TEST_RABBITMQ_SERVER` names
+//! another. Anything that goes wrong panics with what to look at.
+//!
+//! ```ignore
+//! let mut broker = support::private_broker::PrivateBroker::start();
+//! let fabric = broker.connect("domain", "type", "id");
+//! broker.stop();   // graceful: clients see the connection closed by the broker
+//! broker.start_again();
+//! broker.kill();   // SIGKILL of the Erlang VM: clients see the socket die
+//! ```
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fabric_core::{Fabric, FabricConfig};
+
+/// How long a node may take to boot and accept AMQP.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a graceful stop may take before the VM is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The main broker's port, which a private node must never use.
+const MAIN_PORT: u16 = 5672;
+
+/// Runs the start script in the background and stops it when stdin closes (the test
+/// process let go of it, or died). `$1` is the start script, `$2` the node's directory.
+/// Ctrl-C and hang-ups are ignored: they end the test process, which closes stdin.
+const WRAPPER: &str = r#"
+"$1" >>"$2/server.out" 2>&1 &
+server=$!
+trap '' INT HUP
+read -r _ignored || true
+kill -TERM "$server" 2>/dev/null
+wait "$server"
+"#;
+
+/// A RabbitMQ node of this test's own. See the [module docs](self).
+#[derive(Debug)]
+pub struct PrivateBroker {
+    node: String,
+    dir: PathBuf,
+    amqp_port: u16,
+    dist_port: u16,
+    /// The wrapper and the pipe that keeps it (and so the node) running; `None` when stopped.
+    running: Option<(Child, ChildStdin)>,
+}
+
+impl PrivateBroker {
+    /// Starts a fresh node and waits until it accepts AMQP connections.
+    pub fn start() -> PrivateBroker {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let node = format!("fabric-test-{}-{n}@localhost", std::process::id());
+        let dir = std::env::temp_dir().join(format!("fabric-test-{}-{n}", std::process::id()));
+        sweep_stale_dirs();
+        let _ = std::fs::remove_dir_all(&dir);
+        let amqp_port = free_port();
+        let mut dist_port = free_port();
+        while dist_port == amqp_port {
+            dist_port = free_port();
+        }
+        let mut broker = PrivateBroker {
+            node,
+            dir,
+            amqp_port,
+            dist_port,
+            running: None,
+        };
+        broker.write_config();
+        broker.start_again();
+        broker
+    }
+
+    /// The AMQP URL of this node.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.amqp_port)
+    }
+
+    /// The node's AMQP port.
+    pub fn port(&self) -> u16 {
+        self.amqp_port
+    }
+
+    /// The node's name, for `rabbitmqctl -n` (with `HOME` set to [`dir`](Self::dir), where
+    /// its cookie is).
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    /// The directory holding all the node's files; its logs are under `log/`, and what the
+    /// start script printed in `server.out`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the node was started and not stopped or killed since.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Connects a fabric participant to this node (short heartbeats, so a dead node is
+    /// noticed soon).
+    pub fn connect(&self, domain: &str, service_type: &str, service_id: &str) -> Fabric {
+        let config = FabricConfig::new(&self.url(), domain, service_type, service_id)
+            .heartbeat(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(10));
+        Fabric::connect(config)
+            .unwrap_or_else(|e| panic!("cannot connect to the private broker {}: {e}", self.node))
+    }
+
+    /// Starts the node again after [`stop`](Self::stop) or [`kill`](Self::kill), with the
+    /// same name, ports and data (durable exchanges and queues survive), and waits until it
+    /// accepts AMQP. Does nothing if it runs.
+    pub fn start_again(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        // The pid file of a killed node would say it still runs.
+        let _ = std::fs::remove_file(self.pid_file());
+        let script = server_script();
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("fabric-private-broker")
+            .arg(&script)
+            .arg(&self.dir)
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in self.environment() {
+            command.env(name, value);
+        }
+        // Whatever the test's environment says about RabbitMQ is for the main node.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if name.starts_with("RABBITMQ_") && !self.environment().iter().any(|(n, _)| *n == name)
+            {
+                command.env_remove(&name);
+            }
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run sh to start {}: {e}", script.display()));
+        let stdin = child.stdin.take().expect("the wrapper's stdin is piped");
+        self.running = Some((child, stdin));
+        self.await_amqp();
+    }
+
+    /// Stops the node gracefully (RabbitMQ closes its connections with CONNECTION_FORCED)
+    /// and waits until it has; kills the VM if it takes longer than a minute.
+    pub fn stop(&mut self) {
+        let Some((mut child, stdin)) = self.running.take() else {
+            return;
+        };
+        // The wrapper sees its stdin close and sends SIGTERM to the start script, which
+        // stops the VM.
+        drop(stdin);
+        if !wait_for_exit(&mut child, STOP_TIMEOUT) {
+            self.kill_vm();
+            let _ = wait_for_exit(&mut child, STOP_TIMEOUT);
+        }
+        self.await_port_closed();
+    }
+
+    /// Kills the node's Erlang VM with SIGKILL: no goodbye to clients, their sockets just
+    /// die. Waits until it is gone.
+    pub fn kill(&mut self) {
+        let Some((mut child, stdin)) = self.running.take() else {
+            return;
+        };
+        self.kill_vm();
+        drop(stdin);
+        if !wait_for_exit(&mut child, STOP_TIMEOUT) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.await_port_closed();
+    }
+
+    fn kill_vm(&self) {
+        match self.vm_pid() {
+            Some(pid) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+            None => eprintln!(
+                "private broker {}: no pid file at {}, cannot kill its VM",
+                self.node,
+                self.pid_file().display()
+            ),
+        }
+    }
+
+    /// The Erlang VM's pid, from the pid file RabbitMQ writes when it boots.
+    fn vm_pid(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(self.pid_file()).ok()?;
+        let pid = pid.trim();
+        (!pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit())).then(|| pid.to_owned())
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("node.pid")
+    }
+
+    fn write_config(&self) {
+        for sub in ["home", "mnesia", "log", "schema", "plugins-expand"] {
+            std::fs::create_dir_all(self.dir.join(sub))
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", self.dir.display()));
+        }
+        let files = [
+            (
+                "rabbitmq.conf",
+                format!(
+                    "listeners.tcp.1 = 127.0.0.1:{}\n\
+                     log.console = false\n\
+                     disk_free_limit.absolute = 1MB\n",
+                    self.amqp_port
+                ),
+            ),
+            ("rabbitmq-env.conf", String::new()),
+            ("enabled_plugins", "[].\n".to_owned()),
+        ];
+        for (name, content) in files {
+            std::fs::write(self.dir.join(name), content)
+                .unwrap_or_else(|e| panic!("cannot write {name} in {}: {e}", self.dir.display()));
+        }
+    }
+
+    /// Everything that makes this node its own, as environment variables of the start
+    /// script (see `/usr/lib/rabbitmq/bin/rabbitmq-env` and `rabbitmq-defaults`).
+    fn environment(&self) -> Vec<(String, String)> {
+        let path = |sub: &str| self.dir.join(sub).to_string_lossy().into_owned();
+        [
+            ("HOME", path("home")),
+            ("RABBITMQ_NODENAME", self.node.clone()),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".to_owned()),
+            ("RABBITMQ_NODE_PORT", self.amqp_port.to_string()),
+            ("RABBITMQ_DIST_PORT", self.dist_port.to_string()),
+            // The distribution listener on loopback only, as the main node's.
+            (
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1}".to_owned(),
+            ),
+            ("RABBITMQ_CONF_ENV_FILE", path("rabbitmq-env.conf")),
+            ("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf")),
+            ("RABBITMQ_ADVANCED_CONFIG_FILE", path("advanced.config")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
+            ("RABBITMQ_PLUGINS_EXPAND_DIR", path("plugins-expand")),
+            ("RABBITMQ_MNESIA_BASE", path("mnesia")),
+            ("RABBITMQ_LOG_BASE", path("log")),
+            ("RABBITMQ_SCHEMA_DIR", path("schema")),
+            ("RABBITMQ_FEATURE_FLAGS_FILE", path("feature_flags")),
+            ("RABBITMQ_PID_FILE", path("node.pid")),
+            ("ERL_CRASH_DUMP", path("erl_crash.dump")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+
+    /// Waits until the node answers the AMQP protocol header with `connection.start`.
+    fn await_amqp(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if speaks_amqp(self.amqp_port) {
+                return;
+            }
+            if let Some((child, _)) = &mut self.running {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.running = None;
+                    panic!(
+                        "private broker {} exited ({status}) before it accepted AMQP:\n{}",
+                        self.node,
+                        self.last_output()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "private broker {} did not accept AMQP on port {} within {START_TIMEOUT:?}:\n{}",
+                    self.node,
+                    self.amqp_port,
+                    self.last_output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn await_port_closed(&self) {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while accepts(self.amqp_port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The end of what the start script printed and of the node's log, for a failure message.
+    fn last_output(&self) -> String {
+        let tail = |path: PathBuf| {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(20);
+            format!("--- {}\n{}", path.display(), lines[start..].join("\n"))
+        };
+        let log = self.dir.join("log").join(format!("{}.log", self.node));
+        format!("{}\n{}", tail(self.dir.join("server.out")), tail(log))
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the directories of private nodes whose test process died without dropping them
+/// (its node stopped then, with the process). Only where `/proc` tells which processes live.
+fn sweep_stale_dirs() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((pid, n)) = name
+            .strip_prefix("fabric-test-")
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+        if numeric(pid) && numeric(n) && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The RabbitMQ start script to run.
+fn server_script() -> PathBuf {
+    if let Some(script) = std::env::var_os("FABRIC_TEST_RABBITMQ_SERVER") {
+        return PathBuf::from(script);
+    }
+    // The Debian package's /usr/sbin/rabbitmq-server switches to the rabbitmq user and its
+    // directories; the script it wraps takes our environment as it is.
+    let debian = PathBuf::from("/usr/lib/rabbitmq/bin/rabbitmq-server");
+    if debian.exists() {
+        return debian;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("rabbitmq-server"))
+        .find(|candidate| candidate.exists());
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "the private broker needs RabbitMQ installed (rabbitmq-server not found; \
+             `bash ci/broker.sh` installs it, or set FABRIC_TEST_RABBITMQ_SERVER)"
+        )
+    })
+}
+
+/// A port nobody listens on now (the kernel's pick), never the main broker's.
+fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+        let port = listener.local_addr().expect("a bound port").port();
+        if port != MAIN_PORT {
+            return port;
+        }
+    }
+}
+
+fn address(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(&address(port), Duration::from_millis(500)).is_ok()
+}
+
+/// Whether an AMQP 0-9-1 server answers on `port`: it replies to the protocol header with
+/// a method frame (type 1) on channel 0, `connection.start`.
+fn speaks_amqp(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address(port), Duration::from_millis(500))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut frame = [0u8; 3];
+    stream.write_all(b"AMQP\x00\x00\x09\x01").is_ok()
+        && stream.read_exact(&mut frame).is_ok()
+        && frame == [1, 0, 0]
+}
+
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return true,
+            Ok(None) if Instant::now() > deadline => return false,
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
