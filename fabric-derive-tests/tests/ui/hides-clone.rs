@@ -1,0 +1,8 @@
+use fabric_core::fabric_service;
+
+#[fabric_service]
+pub trait Repository {
+    fn clone(&self, url: String) -> bool;
+}
+
+fn main() {}

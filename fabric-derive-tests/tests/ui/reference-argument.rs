@@ -1,0 +1,8 @@
+use fabric_core::fabric_service;
+
+#[fabric_service]
+pub trait Greeter {
+    fn greet(&self, name: &str) -> String;
+}
+
+fn main() {}
