@@ -1,0 +1,109 @@
+//! The API shared by the example processes, as a real system would keep it in a crate that
+//! both the server and its clients depend on.
+
+use fabric_core::fabric_service;
+use serde::{Deserialize, Serialize};
+
+/// Why a division failed: a service's own error type, which travels to the caller intact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DivError {
+    /// The divisor was zero.
+    DivisionByZero,
+    /// The quotient does not fit in an `i64` (`i64::MIN / -1`).
+    Overflow,
+}
+
+impl std::fmt::Display for DivError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DivError::DivisionByZero => f.write_str("division by zero"),
+            DivError::Overflow => f.write_str("the quotient overflows i64"),
+        }
+    }
+}
+
+impl std::error::Error for DivError {}
+
+/// A calculator service, the "hello world" of amqp-fabric.
+#[fabric_service]
+pub trait Multiplier {
+    /// Multiplies two numbers, wrapping on overflow.
+    fn multiply(&self, x: i64, y: i64) -> i64;
+
+    /// Divides `x` by `y`, refusing zero.
+    fn divide(&self, x: i64, y: i64) -> Result<i64, DivError>;
+}
+
+/// The broker URL of the examples: `FABRIC_URL`, or the local RabbitMQ.
+pub fn broker_url() -> String {
+    std::env::var("FABRIC_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A temperature reading, as the `sensor` example publishes it on the data stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Where the sensor is.
+    pub room: String,
+    /// Degrees Celsius.
+    pub celsius: f64,
+}
+
+/// The events of the order → inventory → shipment choreography (topic `{domain}.events`).
+pub mod shop {
+    use serde::{Deserialize, Serialize};
+
+    /// `order.created`: a customer ordered `quantity` of `item`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct OrderCreated {
+        /// The order.
+        pub order_id: u32,
+        /// What was ordered.
+        pub item: String,
+        /// How many.
+        pub quantity: u32,
+    }
+
+    /// `stock.reserved`, `stock.rejected` and `stock.released` (the compensation): what the
+    /// inventory did for an order.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct StockChange {
+        /// The order.
+        pub order_id: u32,
+        /// The item.
+        pub item: String,
+        /// How many.
+        pub quantity: u32,
+        /// Why, for rejections and releases.
+        pub reason: Option<String>,
+    }
+
+    /// `shipment.shipped` and `shipment.failed`: what the shipment service did.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Shipment {
+        /// The order.
+        pub order_id: u32,
+        /// The item, so a failure can be compensated.
+        pub item: String,
+        /// How many.
+        pub quantity: u32,
+        /// The tracking number when shipped, the reason when not.
+        pub detail: String,
+    }
+}
+
+/// The domain to use: the first command-line argument, or `my_project`.
+pub fn domain_arg() -> String {
+    std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "my_project".to_owned())
+}
+
+/// A receiver that gets a message when the process is asked to stop (Ctrl-C or SIGTERM), so
+/// an example can stop gracefully: `ctrl_c()?.recv()?`, or `recv_timeout` between rounds.
+pub fn ctrl_c() -> Result<std::sync::mpsc::Receiver<()>, ctrlc::Error> {
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
+    Ok(stop_rx)
+}
