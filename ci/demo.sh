@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main demo: a multiplier server and a client as two processes talking through RabbitMQ.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash ci/broker.sh
+cargo build --quiet --release -p fabric-examples --bins
+
+./target/release/multiplier_server &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+
+# The client waits for the server's health check, so no sleep is needed here.
+./target/release/multiplier_client
+
+# Ctrl-C equivalent: the server finishes its calls in hand and stops.
+kill -INT "$server"
+wait "$server"
+trap - EXIT

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, docs, and every test against a real
+# RabbitMQ (unit, broker, macro compile-fail and doc tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "broker"
+bash ci/broker.sh
+
+step "python peer (amqp-fabric) for the interoperability tests"
+python3 -c "import amqp_fabric" 2>/dev/null || {
+  echo "installing amqp-fabric from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check amqp-fabric
+}
+python3 -c "import amqp_fabric; print('using amqp-fabric from', amqp_fabric.__file__)"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "cargo test (unit, broker, trybuild and doc tests)"
+cargo test --workspace --locked
