@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::broker::link::Backoff;
 use crate::Codec;
 
 /// Settings of one fabric participant: the broker it uses and who it is.
@@ -21,7 +22,9 @@ use crate::Codec;
 /// ```
 #[derive(Debug, Clone)]
 pub struct FabricConfig {
-    pub(crate) url: String,
+    /// The broker URLs, tried in order; the first is the one given to `new`.
+    pub(crate) urls: Vec<String>,
+    pub(crate) reconnect_backoff: Backoff,
     pub(crate) domain: String,
     pub(crate) service_type: String,
     pub(crate) service_id: String,
@@ -43,7 +46,8 @@ impl FabricConfig {
     /// feature) and this participant's domain, service type and service id.
     pub fn new(url: &str, domain: &str, service_type: &str, service_id: &str) -> FabricConfig {
         FabricConfig {
-            url: url.to_owned(),
+            urls: vec![url.to_owned()],
+            reconnect_backoff: Backoff::default(),
             domain: domain.to_owned(),
             service_type: service_type.to_owned(),
             service_id: service_id.to_owned(),
@@ -135,8 +139,41 @@ impl FabricConfig {
         self
     }
 
-    /// The broker URL as given.
+    /// Another broker to use when the ones before it do not answer: typically another node
+    /// of the same RabbitMQ cluster. URLs are tried in the order given, at the first connect
+    /// and at every reconnection.
+    ///
+    /// ```
+    /// use fabric_core::FabricConfig;
+    ///
+    /// let config = FabricConfig::new("amqp://rabbit-1:5672", "shop", "orders", "o1")
+    ///     .fallback_url("amqp://rabbit-2:5672")
+    ///     .fallback_url("amqp://rabbit-3:5672");
+    /// assert_eq!(config.urls().len(), 3);
+    /// ```
+    pub fn fallback_url(mut self, url: &str) -> Self {
+        self.urls.push(url.to_owned());
+        self
+    }
+
+    /// How long to wait between rounds of reconnection attempts: `initial` after the first
+    /// failed round, doubling up to `max`, each with a little random jitter. Default 100 ms
+    /// up to 5 s.
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_backoff = Backoff {
+            initial,
+            max: max.max(initial),
+        };
+        self
+    }
+
+    /// The first broker URL, as given to [`new`](Self::new).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.urls[0]
+    }
+
+    /// Every broker URL, in the order they are tried.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
     }
 }

@@ -92,6 +92,25 @@ pub enum Error {
         /// Why the connection ended, as far as it is known.
         reason: String,
     },
+    /// The connection to the broker broke while the call was in flight: it was sent, but its
+    /// reply cannot come any more. The call may or may not have run on the server; retry it
+    /// only if running it twice is harmless (see the `idempotent` method attribute).
+    CallInterrupted {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method called.
+        method: String,
+        /// Why the connection ended, as far as it is known.
+        reason: String,
+    },
+    /// The broker stayed unreachable while fabric reconnected, for as long as the operation
+    /// could wait (a call's timeout). Nothing was sent, so nothing ran.
+    Unavailable {
+        /// Why the connection is down, as far as it is known.
+        reason: String,
+        /// How long the operation waited for the connection.
+        waited: Duration,
+    },
     /// The broker refused an operation (declaring a queue with other arguments, a channel
     /// error, ...).
     Broker {
@@ -149,6 +168,19 @@ impl fmt::Display for Error {
             Error::ConnectionLost { reason } => write!(
                 f,
                 "connection to the broker lost ({reason}); a call in flight may or may not have run"
+            ),
+            Error::CallInterrupted {
+                service,
+                method,
+                reason,
+            } => write!(
+                f,
+                "call to {service}::{method} interrupted: the connection to the broker broke \
+                 while it was in flight ({reason}); it may or may not have run"
+            ),
+            Error::Unavailable { reason, waited } => write!(
+                f,
+                "the broker was unreachable for {waited:?} ({reason}); nothing was sent"
             ),
             Error::Broker { operation, reason } => {
                 write!(f, "broker refused to {operation}: {reason}")

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use amiquip::{Channel, Connection};
+use amiquip::Channel;
 use parking_lot::Mutex;
 
+use crate::broker::link::{ConnectionState, Link};
 use crate::broker::publisher::ConfirmingPublisher;
 use crate::broker::topology::{self, Declaration};
-use crate::broker::{connect, url::BrokerUrl};
+use crate::broker::url::BrokerUrl;
 use crate::registry::{Directory, Registry, ServerList};
 use crate::rpc::{Caller, ServerLoad};
 use crate::{Error, FabricConfig, Result, ServiceAddress};
@@ -24,8 +25,8 @@ pub struct Fabric {
 struct Inner {
     config: FabricConfig,
     address: ServiceAddress,
-    /// `None` once closed. Locked only to open channels, never while using one.
-    connection: Mutex<Option<Connection>>,
+    /// The connection, reconnected when it breaks.
+    link: Arc<Link>,
     /// The reply thread, started by the first client.
     caller: Mutex<Option<Arc<Caller>>>,
     /// The confirming publisher of data and events, started by the first publish.
@@ -34,49 +35,54 @@ struct Inner {
     servers: ServerList,
     /// The keep-alive and registry threads, as the configuration asks for them.
     registry: Mutex<Registry>,
-    /// Exchanges this connection has declared: publishing to a missing exchange would close
-    /// the publisher's channel, so each is declared once before its first publish.
-    declared: Mutex<HashSet<String>>,
+    /// Exchanges declared on the connection of the given generation: publishing to a missing
+    /// exchange would close the publisher's channel, so each is declared once per connection
+    /// before its first publish.
+    declared: Mutex<(u64, HashSet<String>)>,
 }
 
 impl std::fmt::Debug for Fabric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fabric")
             .field("address", &self.inner.address.fqn())
-            .field(
-                "url",
-                &crate::broker::url::mask_password(&self.inner.config.url),
-            )
+            .field("state", &self.inner.link.state())
             .finish_non_exhaustive()
     }
 }
 
 impl Fabric {
-    /// Checks the configuration, then connects to the broker.
+    /// Checks the configuration, then connects to the broker: to the first of its URLs that
+    /// answers.
     ///
-    /// A bad name or URL is reported before any network traffic; an unreachable broker as
-    /// [`Error::Connect`], refused credentials as [`Error::AccessRefused`].
+    /// A bad name or URL is reported before any network traffic; a broker that none of the
+    /// URLs reaches as [`Error::Connect`], refused credentials as [`Error::AccessRefused`].
+    /// Once connected, the fabric reconnects by itself whenever the connection breaks (see
+    /// [`connection_state`](Self::connection_state)).
     pub fn connect(config: FabricConfig) -> Result<Fabric> {
         let address =
             ServiceAddress::new(&config.domain, &config.service_type, &config.service_id)?;
-        let url = BrokerUrl::parse(&config.url)?;
-        let connection = connect::open(
-            &url,
-            &address.fqn(),
+        let urls = config
+            .urls
+            .iter()
+            .map(|url| BrokerUrl::parse(url))
+            .collect::<Result<Vec<_>>>()?;
+        let link = Link::connect(
+            urls,
+            address.fqn(),
             config.heartbeat,
             config.connect_timeout,
+            config.reconnect_backoff,
         )?;
-        log::debug!("fabric: {address} connected to {}", url.display);
         let fabric = Fabric {
             inner: Arc::new(Inner {
                 config,
                 address,
-                connection: Mutex::new(Some(connection)),
+                link,
                 caller: Mutex::new(None),
                 publisher: Mutex::new(None),
                 servers: ServerList::default(),
                 registry: Mutex::new(Registry::default()),
-                declared: Mutex::new(HashSet::new()),
+                declared: Mutex::new((0, HashSet::new())),
             }),
         };
         // On failure the fabric is dropped, which closes the connection.
@@ -101,13 +107,55 @@ impl Fabric {
         self.inner.close()
     }
 
+    /// Where the connection to the broker stands now.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner.link.state()
+    }
+
+    /// Calls `listener` on every change of the connection state, from the thread that saw
+    /// it: keep it short. Changes are logged too, at `warn` for a loss and `info` for a
+    /// reconnection.
+    ///
+    /// ```no_run
+    /// # fn main() -> fabric_core::Result<()> {
+    /// use fabric_core::{ConnectionState, Fabric, FabricConfig};
+    ///
+    /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "shop", "orders", "o1"))?;
+    /// fabric.on_connection_change(|state| {
+    ///     if let ConnectionState::Reconnecting { reason, .. } = state {
+    ///         eprintln!("broker lost: {reason}");
+    ///     }
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_connection_change(
+        &self,
+        listener: impl Fn(&ConnectionState) + Send + Sync + 'static,
+    ) {
+        self.inner.link.on_change(Arc::new(listener));
+    }
+
+    /// Blocks until the fabric is connected, for at most `timeout`. Returns at once when it
+    /// is; fails with [`Error::Unavailable`] if it is still reconnecting when the time is up,
+    /// or [`Error::Closed`].
+    pub fn wait_connected(&self, timeout: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        self.inner
+            .link
+            .wait_newer(0, None, Some(deadline))
+            .map(drop)
+            .map_err(|why| unavailable(why, timeout))
+    }
+
+    /// The connection the fabric's threads share, for those that restart with it.
+    pub(crate) fn link(&self) -> &Arc<Link> {
+        &self.inner.link
+    }
+
     /// Opens a new channel on the connection.
     pub(crate) fn open_channel(&self) -> Result<Channel> {
-        let mut connection = self.inner.connection.lock();
-        let connection = connection.as_mut().ok_or(Error::Closed)?;
-        connection
-            .open_channel(None)
-            .map_err(|e| Error::broker("open a channel", e))
+        self.inner.link.open_channel().map(|(channel, _)| channel)
     }
 
     /// The reply thread of this connection, started on first use.
@@ -131,13 +179,22 @@ impl Fabric {
         name: String,
         declaration: impl FnOnce(&str) -> Declaration,
     ) -> Result<String> {
-        if self.inner.declared.lock().contains(&name) {
-            return Ok(name);
+        let generation = self.inner.link.generation();
+        {
+            let declared = self.inner.declared.lock();
+            if declared.0 == generation && declared.1.contains(&name) {
+                return Ok(name);
+            }
         }
-        let channel = self.open_channel()?;
+        let (channel, generation) = self.inner.link.open_channel()?;
         topology::declare(&channel, &[declaration(&name)])?;
         let _ = channel.close();
-        self.inner.declared.lock().insert(name.clone());
+        let mut declared = self.inner.declared.lock();
+        if declared.0 != generation {
+            // A new connection: what the last one declared may be gone with its broker.
+            *declared = (generation, HashSet::new());
+        }
+        declared.1.insert(name.clone());
         Ok(name)
     }
 
@@ -201,12 +258,19 @@ impl Inner {
         if let Some(publisher) = self.publisher.lock().take() {
             publisher.stop();
         }
-        match self.connection.lock().take() {
-            Some(connection) => connection
-                .close()
-                .map_err(|e| Error::broker("close the connection", e)),
-            None => Ok(()),
-        }
+        self.link.close()
+    }
+}
+
+/// The error of a wait for the connection that did not end connected.
+pub(crate) fn unavailable(
+    why: crate::broker::link::Unavailable,
+    waited: std::time::Duration,
+) -> Error {
+    use crate::broker::link::Unavailable;
+    match why {
+        Unavailable::Closed | Unavailable::Stopped => Error::Closed,
+        Unavailable::TimedOut(reason) => Error::Unavailable { reason, waited },
     }
 }
 

@@ -85,6 +85,7 @@ mod token;
 
 pub use address::ServiceAddress;
 pub use broker::consumer::Subscription;
+pub use broker::link::ConnectionState;
 pub use broker::publisher::Receipt;
 pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
@@ -93,7 +94,7 @@ pub use error::{Error, Result};
 pub use fabric::Fabric;
 pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
-pub use rpc::{Dispatch, PendingCall, RpcClient, Server, ServerBuilder, Wire};
+pub use rpc::{Dispatch, PendingCall, RetryPolicy, RpcClient, Server, ServerBuilder, Wire};
 pub use stream::{
     DataStream, Events, HeaderValue, Headers, Inbox, Message, Subscriber, SubscriberKind,
 };

@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// 16 hex digits unique to this call, across processes and runs.
 pub(crate) fn unique_token() -> String {
@@ -16,6 +16,15 @@ pub(crate) fn unique_token() -> String {
         hasher.write_u128(now.as_nanos());
     }
     format!("{:016x}", hasher.finish())
+}
+
+/// A random duration from zero up to `max`, to spread out retries that would otherwise
+/// happen in step.
+pub(crate) fn jitter(max: Duration) -> Duration {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    let fraction = (hasher.finish() % 1_000) as u32;
+    max * fraction / 1_000
 }
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //!
 //! The thread opens its own channel, declares what the subscription needs, consumes one
 //! queue, and hands each delivery to a handler; it acks after the handler returns, so a
-//! subscriber that dies mid-message gets it again. Dropping the [`Subscription`] stops it.
+//! subscriber that dies mid-message gets it again. When the connection breaks it does all of
+//! that again on the next one. Dropping the [`Subscription`] stops it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use amiquip::{AmqpProperties, Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery};
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver};
 
+use super::link::{run_sessions, Link, Session};
 use super::topology::{self, Declaration};
 use crate::thread::StoppableThread;
 use crate::{Error, Fabric, Result};
@@ -90,20 +93,29 @@ pub(crate) fn spawn<H>(fabric: &Fabric, spec: ConsumerSpec, handler: H) -> Resul
 where
     H: FnMut(Incoming) -> Disposition + Send + 'static,
 {
-    let mut subscription = spawn_on(fabric.open_channel()?, spec, handler)?;
+    let mut subscription = spawn_on(Arc::clone(fabric.link()), spec, handler)?;
     subscription._fabric = Some(fabric.clone());
     Ok(subscription)
 }
 
-/// Starts a consumer thread on `channel`, for subscriptions the fabric itself owns.
-pub(crate) fn spawn_on<H>(channel: Channel, spec: ConsumerSpec, handler: H) -> Result<Subscription>
+/// Starts a consumer thread on `link`, for subscriptions the fabric itself owns (which must
+/// not hold the `Fabric`, or it would never drop).
+///
+/// The thread declares and consumes again after every reconnection, so the subscription
+/// outlives a broker restart; messages delivered but not yet acked when the connection broke
+/// are redelivered by the broker (to this subscription again, for a durable queue).
+pub(crate) fn spawn_on<H>(link: Arc<Link>, spec: ConsumerSpec, handler: H) -> Result<Subscription>
 where
     H: FnMut(Incoming) -> Disposition + Send + 'static,
 {
     let (ready_tx, ready_rx) = bounded(1);
     let queue = spec.queue.clone();
     let thread = StoppableThread::spawn(&spec.thread_name.clone(), move |stopped| {
-        run(channel, spec, handler, stopped, ready_tx)
+        let mut handler = handler;
+        let what = format!("the subscription to {}", spec.queue);
+        run_sessions(&link, &what, &stopped, ready_tx, |session| {
+            consume(session, &spec, &mut handler, &stopped)
+        })
     })?;
     let subscription = Subscription {
         queue,
@@ -114,32 +126,25 @@ where
     Ok(subscription)
 }
 
-fn run<H>(
-    channel: Channel,
-    spec: ConsumerSpec,
-    mut handler: H,
-    stop: Receiver<()>,
-    ready: Sender<Result<()>>,
+/// One session: declares, consumes until told to stop (`Ok`) or the channel fails (`Err`).
+fn consume<H>(
+    session: &mut Session<'_>,
+    spec: &ConsumerSpec,
+    handler: &mut H,
+    stop: &Receiver<()>,
 ) -> Result<()>
 where
     H: FnMut(Incoming) -> Disposition,
 {
-    let consumer = match start(&channel, &spec) {
-        Ok(consumer) => {
-            let _ = ready.send(Ok(()));
-            consumer
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e.clone()));
-            return Err(e);
-        }
-    };
+    let channel = session.channel;
+    let consumer = start(channel, spec)?;
+    session.ready();
     let outcome = loop {
         select! {
             recv(stop) -> _ => break Ok(()),
             recv(consumer.receiver()) -> message => match message {
                 Ok(ConsumerMessage::Delivery(delivery)) => {
-                    if let Err(e) = handle(&channel, &spec.queue, &mut handler, delivery) {
+                    if let Err(e) = handle(channel, &spec.queue, handler, delivery) {
                         break Err(e);
                     }
                 }
@@ -148,23 +153,23 @@ where
                     reason: "the broker cancelled the consumer (was the queue deleted?)".to_owned(),
                 }),
                 Ok(other) => break Err(Error::ConnectionLost { reason: format!("{other:?}") }),
-                Err(_) => break Err(Error::Closed),
+                Err(_) => break Err(Error::ConnectionLost {
+                    reason: "the consumer's stream ended".to_owned(),
+                }),
             },
         }
     };
     // Cancel, then finish what was already delivered, before the consumer is dropped.
-    if consumer.cancel().is_ok() {
+    if outcome.is_ok() && consumer.cancel().is_ok() {
         for message in consumer.receiver().iter() {
             match message {
                 ConsumerMessage::Delivery(delivery) => {
-                    let _ = handle(&channel, &spec.queue, &mut handler, delivery);
+                    let _ = handle(channel, &spec.queue, handler, delivery);
                 }
                 _ => break,
             }
         }
     }
-    drop(consumer);
-    let _ = channel.close();
     outcome
 }
 

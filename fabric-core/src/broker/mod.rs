@@ -3,6 +3,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod consumer;
+pub(crate) mod link;
 pub(crate) mod publisher;
 pub(crate) mod topology;
 pub(crate) mod url;

