@@ -49,6 +49,8 @@ pub(crate) struct Method<'a> {
     pub(crate) wire_name: String,
     /// The name of its arguments struct, `{Trait}{Method}Args`.
     pub(crate) args_struct: Ident,
+    /// Marked `#[fabric(idempotent)]`: harmless to run twice, so the client may retry it.
+    pub(crate) idempotent: bool,
 }
 
 /// One argument of a method: a field of its arguments struct.
@@ -137,6 +139,7 @@ impl<'a> Method<'a> {
             }
         }
         let wire_name = sig.ident.unraw().to_string();
+        let idempotent = method_options(cx, &function.attrs);
         let args_struct = format_ident!(
             "{}{}Args",
             service,
@@ -156,8 +159,51 @@ impl<'a> Method<'a> {
             },
             wire_name,
             args_struct,
+            idempotent,
         }
     }
+}
+
+/// The name of fabric's own method attribute, `#[fabric(...)]`.
+const OPTIONS: &str = "fabric";
+
+/// Reads a method's `#[fabric(...)]` attributes; returns whether it is marked idempotent.
+fn method_options(cx: &Ctxt, attrs: &[Attribute]) -> bool {
+    let mut idempotent = false;
+    for attr in attrs_named(attrs, OPTIONS) {
+        let parsed = attr.parse_nested_meta(|option| {
+            if option.path.is_ident("idempotent") {
+                if idempotent {
+                    return Err(option.error("`idempotent` is given twice"));
+                }
+                idempotent = true;
+                Ok(())
+            } else {
+                Err(option.error(
+                    "unknown fabric option: the one a method takes is `idempotent`, \
+                     which lets the client retry a call that may not have completed",
+                ))
+            }
+        });
+        if let Err(error) = parsed {
+            cx.push(error);
+        }
+    }
+    idempotent
+}
+
+/// The item without fabric's `#[fabric(...)]` method attributes, which rustc would not know:
+/// what the macro emits as the user's trait.
+pub(crate) fn without_options(item: &Item) -> Item {
+    let mut item = item.clone();
+    if let Item::Trait(item) = &mut item {
+        for trait_item in &mut item.items {
+            if let TraitItem::Fn(function) = trait_item {
+                function.attrs.retain(|attr| !attr.path().is_ident(OPTIONS));
+            }
+        }
+    }
+    item
 }
 
 impl<'a> Arg<'a> {

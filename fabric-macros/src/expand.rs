@@ -56,7 +56,8 @@ impl<'a> ServiceGenerator<'a> {
     }
 
     fn generate(&self) -> TokenStream {
-        let original = self.service.original;
+        let original =
+            crate::ast::without_options(&syn::Item::Trait(self.service.original.clone()));
         let args_structs = self.args_structs();
         let client_struct = self.client_struct();
         let client_methods = self.client_methods();
@@ -179,6 +180,13 @@ impl<'a> ServiceGenerator<'a> {
                     #client { rpc: self.rpc.with_codec(codec) }
                 }
 
+                /// A copy of this client that retries the methods marked `#[fabric(idempotent)]`
+                /// under `policy` when a call may not have completed. Other methods are never
+                /// retried.
+                #vis fn with_retry(&self, policy: ::fabric_core::RetryPolicy) -> Self {
+                    #client { rpc: self.rpc.with_retry(policy) }
+                }
+
                 /// Asks the instance whether it is up: every fabric service answers this call.
                 #vis fn health_check(&self) -> ::fabric_core::Result<::core::primitive::bool> {
                     self.rpc.health_check()
@@ -215,18 +223,33 @@ impl<'a> ServiceGenerator<'a> {
             None => quote!(()),
         };
         // A result type that cannot be decoded is reported at the type, not at the attribute.
+        // Only a method the trait marks idempotent may be sent twice.
+        let call_fn = proc_macro2::Ident::new(
+            if method.idempotent {
+                "call_idempotent"
+            } else {
+                "call"
+            },
+            self.output_span(method),
+        );
         let call = quote_spanned! {self.output_span(method)=>
-            .call(#wire_name, &#args_struct { #(#fields),* })
+            .#call_fn(#wire_name, &#args_struct { #(#fields),* })
         };
         let paragraph = if docs.is_empty() {
             None
         } else {
             Some(quote!(#[doc = ""]))
         };
-        let doc = format!(
+        let mut doc = format!(
             " Calls [`{}`] on the remote instance.",
             self.method_path(method)
         );
+        if method.idempotent {
+            doc.push_str(
+                " Idempotent: a call that may not have completed is tried again under the \
+                 client's retry policy (see `with_retry`).",
+            );
+        }
         quote! {
             #(#cfgs)*
             #(#docs)*

@@ -36,6 +36,7 @@ use quote::quote;
 ///
 /// - `MultiplierClient`: a cheap `Clone` handle with `connect(fabric, domain, service_type,
 ///   service_id)`, `from_rpc(rpc)`, `with_timeout(duration)`, `with_codec(codec)`,
+///   `with_retry(policy)`,
 ///   `health_check()`, `rpc()`, and one method per trait method with the same arguments that
 ///   returns `fabric_core::Result<R>`, `R` being the method's return type.
 /// - `MultiplierServer<T>`: `MultiplierServer::new(imp)` gives the `fabric_core::ServerBuilder`
@@ -46,6 +47,11 @@ use quote::quote;
 ///   method (`{Trait}{Method}Args`, the method's name in camel case, without `r#`), whose
 ///   fields are the method's arguments: the body of a call. In JSON it is the object of
 ///   keyword arguments that amqp-fabric's Python peers send.
+///
+/// A method marked `#[fabric(idempotent)]` is one that does no harm when run twice. Its
+/// client method retries a call that may not have completed (the connection broke while it was
+/// in flight, the broker was unreachable, no reply came in time) under the client's
+/// `fabric_core::RetryPolicy`, set with `with_retry(policy)`; every other method is sent once.
 ///
 /// A method's doc comments go to its client method, and its `#[cfg]` attributes to everything
 /// generated from it. A method is called on the wire by its name without `r#`.
@@ -59,7 +65,7 @@ use quote::quote;
 /// generics and no where clause; supertraits are allowed and bind the implementation only
 /// (their methods are not served). `health_check` is built into every service, and a method
 /// cannot be named like a method of the client (`connect`, `from_rpc`, `with_timeout`,
-/// `with_codec`, `rpc`, `clone`). A mistake is reported at the token that makes it, together
+/// `with_codec`, `with_retry`, `rpc`, `clone`). A mistake is reported at the token that makes it, together
 /// with every other mistake in the trait.
 #[proc_macro_attribute]
 pub fn fabric_service(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -69,6 +75,7 @@ pub fn fabric_service(attr: TokenStream, item: TokenStream) -> TokenStream {
             // The trait, as written, beside the errors: code that uses the trait then still
             // compiles, instead of adding errors of its own.
             let errors = error.into_compile_error();
+            let item = ast::without_options(&item);
             quote!(#errors #item)
         })
         .into()

@@ -15,7 +15,14 @@ const BUILT_IN: &[&str] = &["health_check"];
 
 /// Inherent methods of the generated `{Trait}Client`, which a trait method of the same name
 /// would clash with.
-const CLIENT_METHODS: &[&str] = &["connect", "from_rpc", "with_timeout", "with_codec", "rpc"];
+const CLIENT_METHODS: &[&str] = &[
+    "connect",
+    "from_rpc",
+    "with_timeout",
+    "with_codec",
+    "with_retry",
+    "rpc",
+];
 
 /// Checks every rule and records what is broken.
 pub(crate) fn check(cx: &Ctxt, service: &Service) {
