@@ -27,7 +27,9 @@ impl std::error::Error for DivError {}
 /// A calculator service, the "hello world" of amqp-fabric.
 #[fabric_service]
 pub trait Multiplier {
-    /// Multiplies two numbers, wrapping on overflow.
+    /// Multiplies two numbers, wrapping on overflow. Harmless to run twice, so the client
+    /// retries a call that a broken connection interrupted.
+    #[fabric(idempotent)]
     fn multiply(&self, x: i64, y: i64) -> i64;
 
     /// Divides `x` by `y`, refusing zero.
