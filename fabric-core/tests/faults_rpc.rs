@@ -339,6 +339,9 @@ fn a_broker_restart_under_rpc_load_interrupts_calls_and_they_resume() {
     assert_eq!(books.duplicated(), 0, "a call ran twice");
     // Four callers always have calls in flight: the kill interrupts some of them.
     assert!(!tally.interrupted.is_empty(), "no call was interrupted");
+    // The broker is down for longer than a call's timeout: calls made meanwhile wait for it,
+    // then fail as unavailable.
+    assert!(tally.unavailable > 0, "no call waited for the broker");
     // Waiting calls fail once their timeout has passed, not much later.
     assert!(
         tally.slowest < CALL_TIMEOUT + Duration::from_secs(2),
@@ -551,5 +554,71 @@ fn an_idempotent_call_survives_a_break_by_retrying_and_a_plain_one_is_interrupte
          the break, run once",
         books.runs_of(1),
         interrupted_in,
+    );
+}
+
+#[test]
+fn while_reconnecting_a_call_waits_its_timeout_and_close_ends_the_wait() {
+    // The client reaches the main broker through a proxy that is cut and then stays silent,
+    // so the client keeps reconnecting (each attempt times out in the handshake).
+    let proxy = Proxy::start(5672);
+    let domain = support::unique_domain("waiting");
+    let books = Arc::new(Books::default());
+    let server_fabric = support::connect(&domain, "ledger", "l1");
+    let _server = serve(&server_fabric, &books, 1);
+    let fabric = Fabric::connect(
+        FabricConfig::new(&proxy.url(), &domain, "teller", "t1")
+            .connect_timeout(Duration::from_secs(2))
+            .reconnect_backoff(Duration::from_millis(100), Duration::from_millis(500)),
+    )
+    .unwrap();
+    let states = watch(&fabric);
+    let client = LedgerClient::connect(&fabric, &domain, "ledger", "l1").unwrap();
+    assert_eq!(client.record(1).unwrap(), 1);
+    proxy.freeze();
+    proxy.sever();
+    await_state(&states, Duration::from_secs(10), "loss", reconnecting);
+
+    // A call made now waits for the connection for its own timeout, then fails; it was
+    // never sent, so it never ran.
+    let timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let outcome = client.with_timeout(timeout).record(2);
+    let waited = started.elapsed();
+    assert!(
+        matches!(outcome, Err(Error::Unavailable { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        waited >= timeout && waited < timeout + Duration::from_millis(500),
+        "{waited:?}"
+    );
+
+    // A call waiting with a long timeout fails with Closed as soon as the fabric closes.
+    let (done_tx, done) = mpsc::channel();
+    let waiting = client.with_timeout(Duration::from_secs(30));
+    std::thread::spawn(move || {
+        let outcome = waiting.record(3);
+        let _ = done_tx.send((Instant::now(), outcome));
+    });
+    // No event says that the call has started waiting; give its thread a moment. Were it
+    // to start after the close, it would fail with Closed all the same.
+    std::thread::sleep(Duration::from_millis(200));
+    let closing_at = Instant::now();
+    fabric.close().unwrap();
+    let (ended_at, outcome) = done
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the waiting call hung");
+    assert_eq!(outcome, Err(Error::Closed));
+    let ended_in = ended_at.saturating_duration_since(closing_at);
+    assert!(ended_in < Duration::from_secs(1), "{ended_in:?}");
+    assert_eq!(
+        books.runs_of(2) + books.runs_of(3),
+        0,
+        "a call that waited was sent"
+    );
+    eprintln!(
+        "while reconnecting: a call with a {timeout:?} timeout failed as unavailable after \
+         {waited:?}; a waiting call failed with Closed {ended_in:?} after close began"
     );
 }
