@@ -267,7 +267,22 @@ impl Link {
         deadline: Option<Instant>,
     ) -> std::result::Result<u64, Unavailable> {
         let (waker, woken) = bounded(1);
-        self.wakers.lock().push(waker);
+        self.wakers.lock().push(waker.clone());
+        let outcome = self.wait_woken(after, stop, deadline, &woken);
+        // Leave the list: otherwise every wait leaves a sender behind until the next change
+        // of state, and on a steady connection they pile up.
+        self.wakers.lock().retain(|w| !w.same_channel(&waker));
+        outcome
+    }
+
+    /// The loop of [`wait_newer`](Self::wait_newer), woken by `woken` on every change.
+    fn wait_woken(
+        &self,
+        after: u64,
+        stop: Option<&Receiver<()>>,
+        deadline: Option<Instant>,
+        woken: &Receiver<()>,
+    ) -> std::result::Result<u64, Unavailable> {
         let never = crossbeam_channel::never();
         let stop = stop.unwrap_or(&never);
         loop {

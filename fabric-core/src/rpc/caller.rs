@@ -19,6 +19,11 @@
 //! starts a session per connection and ends it when the connection (or one of its channels)
 //! breaks: every call pending in it fails at once with [`Outcome::Interrupted`], and calls
 //! made meanwhile wait for the next session, up to their own timeout.
+//!
+//! The reply thread watches the link, so a connection that dies is noticed with no call
+//! waiting. A reply channel that fails alone (its queue deleted, the connection still up)
+//! is noticed by the next leading caller, whose call then fails with
+//! [`Outcome::Interrupted`]; the reply thread starts a new session after it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
