@@ -161,7 +161,7 @@ impl Fabric {
     /// The reply thread of this connection, started on first use.
     pub(crate) fn caller(&self) -> Result<Arc<Caller>> {
         started_once(&self.inner.caller, || {
-            Caller::start(self.open_channel()?, self.open_channel()?)
+            Caller::start(Arc::clone(&self.inner.link))
         })
     }
 

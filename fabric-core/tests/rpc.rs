@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use fabric_core::{fabric_service, Codec, Error, Fabric, RpcClient};
+use fabric_core::{fabric_service, Codec, ConnectionState, Error, Fabric, RpcClient};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -465,6 +465,11 @@ fn a_call_in_flight_when_the_connection_dies_fails_at_once() {
     *chef.naps_started.lock().unwrap() = Some(started_tx);
     let naps_woken = Arc::clone(&chef.naps_woken);
     let s = setup("conn-lost", chef, 1);
+    let (states_tx, states_rx) = mpsc::channel();
+    let states_tx = Mutex::new(states_tx);
+    s.fabric.on_connection_change(move |state| {
+        let _ = states_tx.lock().unwrap().send(state.clone());
+    });
     let (done_tx, done_rx) = mpsc::channel();
     let client = s.client.clone();
     // The nap outlasts rabbitmqctl however slow it is; the test wakes it at the end.
@@ -480,13 +485,19 @@ fn a_call_in_flight_when_the_connection_dies_fails_at_once() {
     *naps_woken.0.lock().unwrap() = true;
     naps_woken.1.notify_all();
     assert!(
-        matches!(outcome, Err(Error::ConnectionLost { .. })),
+        matches!(&outcome, Err(Error::CallInterrupted { method, .. }) if method == "nap"),
         "{outcome:?}"
     );
-    assert!(matches!(
-        s.client.nap(1),
-        Err(Error::ConnectionLost { .. } | Error::Closed)
-    ));
+    // The same client handle works again once the fabric has reconnected.
+    loop {
+        match states_rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(ConnectionState::Connected { generation, .. }) if generation >= 2 => break,
+            Ok(_) => {}
+            Err(e) => panic!("the fabric did not reconnect: {e}"),
+        }
+    }
+    s.fabric.wait_connected(Duration::from_secs(15)).unwrap();
+    assert_eq!(s.client.nap(1).unwrap(), 1);
 }
 
 #[test]

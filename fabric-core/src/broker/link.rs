@@ -212,6 +212,27 @@ impl Link {
         self.current.lock().generation
     }
 
+    /// Whether the connection of `generation` is still the one up (not broken, replaced or
+    /// closed). A connection that died a moment ago counts as up until `fabric-link` notices.
+    pub(crate) fn is_up(&self, generation: u64) -> bool {
+        let current = self.current.lock();
+        current.connection.is_some() && current.generation == generation
+    }
+
+    /// A receiver that gets a token after each state change from now on (one token for
+    /// several changes if it is not read in between): for threads that watch the link
+    /// beside other work. Register it before reading the state, so no change is missed.
+    pub(crate) fn changes(&self) -> Receiver<()> {
+        let (waker, woken) = bounded(1);
+        self.wakers.lock().push(waker);
+        woken
+    }
+
+    /// The backoff between reconnection attempts, for threads that retry on their own.
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
     /// Tells `listener` of every state change from now on.
     pub(crate) fn on_change(&self, listener: StateListener) {
         self.listeners.lock().push(listener);
@@ -246,7 +267,22 @@ impl Link {
         deadline: Option<Instant>,
     ) -> std::result::Result<u64, Unavailable> {
         let (waker, woken) = bounded(1);
-        self.wakers.lock().push(waker);
+        self.wakers.lock().push(waker.clone());
+        let outcome = self.wait_woken(after, stop, deadline, &woken);
+        // Leave the list: otherwise every wait leaves a sender behind until the next change
+        // of state, and on a steady connection they pile up.
+        self.wakers.lock().retain(|w| !w.same_channel(&waker));
+        outcome
+    }
+
+    /// The loop of [`wait_newer`](Self::wait_newer), woken by `woken` on every change.
+    fn wait_woken(
+        &self,
+        after: u64,
+        stop: Option<&Receiver<()>>,
+        deadline: Option<Instant>,
+        woken: &Receiver<()>,
+    ) -> std::result::Result<u64, Unavailable> {
         let never = crossbeam_channel::never();
         let stop = stop.unwrap_or(&never);
         loop {

@@ -1,5 +1,6 @@
 //! The client side of RPC: one reply queue and one publishing channel per
-//! [`Fabric`](crate::Fabric), shared by all its clients.
+//! [`Fabric`](crate::Fabric) connection, shared by all its clients, set up again after every
+//! reconnection.
 //!
 //! Callers publish their calls themselves on a channel behind a mutex: amiquip's `Channel`
 //! is `Send` but not `Sync`, and the mutex makes one publish at a time while sparing every
@@ -12,23 +13,36 @@
 //! channel. When the leader's own reply comes it leaves and passes a token to a follower. A
 //! sequential caller so gets its reply straight from amiquip's I/O thread, and under load a
 //! reply wakes one thread, the one it answers, while the leader keeps reading.
+//!
+//! Everything that lives and dies with one connection (the reply queue, which is exclusive,
+//! both channels, the consumer, the pending calls) is one [`ReplySession`]. The reply thread
+//! starts a session per connection and ends it when the connection (or one of its channels)
+//! breaks: every call pending in it fails at once with [`Outcome::Interrupted`], and calls
+//! made meanwhile wait for the next session, up to their own timeout.
+//!
+//! The reply thread watches the link, so a connection that dies is noticed with no call
+//! waiting. A reply channel that fails alone (its queue deleted, the connection still up)
+//! is noticed by the next leading caller, whose call then fails with
+//! [`Outcome::Interrupted`]; the reply thread starts a new session after it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amiquip::{
-    Channel, ConsumerMessage, ConsumerOptions, Delivery, Publish, QueueDeclareOptions, Return,
+    Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery, Publish, QueueDeclareOptions,
+    Return,
 };
 use crossbeam_channel::{bounded, select, Receiver, RecvError, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::protocol::{self, CorrelationIds};
+use crate::broker::link::{ConnectionState, Link, Unavailable};
 use crate::broker::topology::{self, Declaration};
 use crate::thread::StoppableThread;
 use crate::{Codec, Error, Result};
 
-/// How a call ended, as the reply thread saw it.
+/// How a call ended, as the caller layer saw it.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// A `result` reply: the encoded return value.
@@ -39,22 +53,50 @@ pub(crate) enum Outcome {
     Returned,
     /// The call expired in its queue and was dead-lettered back to us.
     Expired,
-    /// The reply thread ended before a reply came: [`Error::Closed`] when the fabric was
-    /// closed, [`Error::ConnectionLost`] when the connection broke.
-    Ended(Error),
+    /// The call was sent, but its session ended before a reply came (the connection or one
+    /// of its channels broke): the call may or may not have run. The reason.
+    Interrupted(String),
+    /// The fabric was closed before a reply came.
+    Closed,
+}
+
+/// Why a reply session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// The caller was stopped (the fabric closed).
+    Closed,
+    /// The connection or a channel of the session broke: why.
+    Interrupted(String),
+}
+
+impl End {
+    fn outcome(&self) -> Outcome {
+        match self {
+            End::Closed => Outcome::Closed,
+            End::Interrupted(reason) => Outcome::Interrupted(reason.clone()),
+        }
+    }
 }
 
 /// Calls waiting for their reply, by correlation id, and whether replies can still come.
 #[derive(Default)]
 struct Pending {
     waiting: HashMap<String, Sender<Outcome>>,
-    /// Set when the reply queue's consumer has ended: no reply can come any more.
-    ended: Option<Error>,
+    /// Set when the session has ended: no reply can come any more. The first reason wins.
+    ended: Option<End>,
 }
 
-/// What callers share to wait for replies: the pending calls and the two streams a reply
-/// can come from (replies and dead-lettered calls; returned calls).
-struct Replies {
+/// Everything of the client side that one connection carries: the reply queue and its
+/// consumer's receiver, the channel calls are published on and its returns, and the calls
+/// sent in this session. A [`PendingReply`] holds the session it was sent in, so the end of a
+/// session fails exactly its own calls.
+struct ReplySession {
+    /// The connection generation the session's channels belong to.
+    generation: u64,
+    /// The server-named, exclusive reply queue of this connection.
+    reply_queue: String,
+    /// Where calls are published; `None` once the session has ended.
+    publish: Mutex<Option<Channel>>,
     pending: Mutex<Pending>,
     consumer: Receiver<ConsumerMessage>,
     returns: Receiver<Return>,
@@ -64,39 +106,86 @@ struct Replies {
     leader: Mutex<()>,
     /// A token passed on when the leader leaves, so that a waiting caller takes over.
     vacancy: (Sender<()>, Receiver<()>),
+    /// Dropped when the session ends, which wakes the reply thread to start the next one.
+    alive: Mutex<Option<Sender<()>>>,
 }
 
-impl Replies {
+impl ReplySession {
     /// Hands one message from the reply queue to the call it answers.
     fn take(&self, message: Result<ConsumerMessage, RecvError>) {
         match message {
             Ok(ConsumerMessage::Delivery(delivery)) => route_reply(&self.pending, delivery),
-            Ok(ConsumerMessage::ClientCancelled) | Ok(ConsumerMessage::ClientClosedChannel) => {
-                self.end(Error::Closed)
-            }
-            Ok(other) => self.end(lost(format!("the reply queue stopped: {other:?}"))),
-            Err(RecvError) => self.end(Error::Closed),
+            Ok(ConsumerMessage::ServerCancelled) => self.end(End::Interrupted(
+                "the broker cancelled the reply queue's consumer".to_owned(),
+            )),
+            Ok(other) => self.end(End::Interrupted(format!(
+                "the reply queue stopped: {other:?}"
+            ))),
+            Err(RecvError) => self.end(End::Interrupted(
+                "the connection carrying the replies ended".to_owned(),
+            )),
         }
     }
 
-    /// Fails every waiting call with `error`, and refuses new ones.
-    fn end(&self, error: Error) {
+    /// Ends the session: fails every waiting call, refuses new ones, and wakes the reply
+    /// thread. The first reason given is the one every call gets.
+    fn end(&self, end: End) {
         let mut pending = self.pending.lock();
-        if pending.ended.is_none() {
-            if error != Error::Closed {
-                log::error!("fabric: RPC replies stopped: {error}");
+        let end = match &pending.ended {
+            Some(first) => first.clone(),
+            None => {
+                if let End::Interrupted(reason) = &end {
+                    log::warn!(
+                        "fabric: RPC replies of connection {} stopped ({reason}); {} calls in \
+                         flight are interrupted",
+                        self.generation,
+                        pending.waiting.len()
+                    );
+                }
+                pending.ended = Some(end.clone());
+                end
             }
-            pending.ended = Some(error.clone());
-        }
+        };
         for (_, waiter) in pending.waiting.drain() {
-            let _ = waiter.send(Outcome::Ended(error.clone()));
+            let _ = waiter.send(end.outcome());
         }
+        drop(pending);
+        self.alive.lock().take();
+    }
+
+    fn is_ended(&self) -> bool {
+        self.pending.lock().ended.is_some()
+    }
+
+    /// Registers a call; `false` if the session has ended (nothing was registered).
+    fn register(&self, correlation_id: &str, reply: Sender<Outcome>) -> bool {
+        let mut pending = self.pending.lock();
+        if pending.ended.is_some() {
+            return false;
+        }
+        pending.waiting.insert(correlation_id.to_owned(), reply);
+        true
+    }
+
+    /// Publishes a call; `Err` (with why) if it was not sent.
+    fn publish(&self, call: Publish<'_>) -> std::result::Result<(), String> {
+        let publish = self.publish.lock();
+        // Checked under the publish lock: a session that has ended takes no more calls.
+        if self.is_ended() {
+            return Err("the connection's reply session ended".to_owned());
+        }
+        let channel = publish
+            .as_ref()
+            .ok_or_else(|| "the call channel is closed".to_owned())?;
+        // The default exchange routes by queue name; publishing there (not to the service's
+        // exchange) makes a missing service a return, not a channel-closing NOT_FOUND.
+        channel.basic_publish("", call).map_err(|e| e.to_string())
     }
 }
 
 /// A call on its way: wait for its outcome, or drop it to forget the call.
 pub(crate) struct PendingReply {
-    replies: Arc<Replies>,
+    session: Arc<ReplySession>,
     correlation_id: String,
     reply: Receiver<Outcome>,
     deadline: Instant,
@@ -105,17 +194,17 @@ pub(crate) struct PendingReply {
 impl PendingReply {
     /// The outcome, or `None` when the deadline passed first.
     pub(crate) fn wait(self) -> Option<Outcome> {
-        let replies = &*self.replies;
+        let session = &*self.session;
         loop {
-            let finished = match replies.leader.try_lock() {
+            let finished = match session.leader.try_lock() {
                 Some(leadership) => {
-                    let finished = self.lead(replies);
+                    let finished = self.lead(session);
                     drop(leadership);
                     // Whoever waits next reads the replies: hand over (at most one token).
-                    let _ = replies.vacancy.0.try_send(());
+                    let _ = session.vacancy.0.try_send(());
                     finished
                 }
-                None => self.follow(replies),
+                None => self.follow(session),
             };
             if let Some(outcome) = finished {
                 return outcome;
@@ -124,21 +213,21 @@ impl PendingReply {
     }
 
     /// As the leader: reads replies for everyone until ours comes or our time is up.
-    fn lead(&self, replies: &Replies) -> Option<Option<Outcome>> {
+    fn lead(&self, session: &ReplySession) -> Option<Option<Outcome>> {
         loop {
             select! {
                 recv(self.reply) -> outcome => return Some(outcome.ok()),
-                recv(replies.consumer) -> message => replies.take(message),
-                recv(replies.returns) -> returned => match returned {
-                    Ok(returned) => route_return(&replies.pending, returned),
-                    Err(_) => replies.end(lost("the call channel closed".to_owned())),
+                recv(session.consumer) -> message => session.take(message),
+                recv(session.returns) -> returned => match returned {
+                    Ok(returned) => route_return(&session.pending, returned),
+                    Err(_) => session.end(End::Interrupted("the call channel closed".to_owned())),
                 },
                 default(self.deadline.saturating_duration_since(Instant::now())) => {
                     return Some(self.timed_out());
                 }
             }
-            // Once the stream has ended, our outcome is already in our own channel.
-            if replies.pending.lock().ended.is_some() {
+            // Once the session has ended, our outcome is already in our own channel.
+            if session.is_ended() {
                 return Some(self.reply.try_recv().ok());
             }
         }
@@ -146,10 +235,10 @@ impl PendingReply {
 
     /// As a follower: waits for our outcome, or for the leader to leave (then `None`, to
     /// try to lead).
-    fn follow(&self, replies: &Replies) -> Option<Option<Outcome>> {
+    fn follow(&self, session: &ReplySession) -> Option<Option<Outcome>> {
         select! {
             recv(self.reply) -> outcome => Some(outcome.ok()),
-            recv(replies.vacancy.1) -> _ => None,
+            recv(session.vacancy.1) -> _ => None,
             default(self.deadline.saturating_duration_since(Instant::now())) => {
                 Some(self.timed_out())
             }
@@ -159,7 +248,7 @@ impl PendingReply {
     /// The deadline passed: leave the pending map, unless the reply was handed over just now.
     fn timed_out(&self) -> Option<Outcome> {
         let removed = self
-            .replies
+            .session
             .pending
             .lock()
             .waiting
@@ -174,7 +263,7 @@ impl PendingReply {
 impl Drop for PendingReply {
     fn drop(&mut self) {
         // After an outcome the entry is gone already; this matters for abandoned calls.
-        self.replies
+        self.session
             .pending
             .lock()
             .waiting
@@ -182,70 +271,127 @@ impl Drop for PendingReply {
     }
 }
 
-/// The client side of RPC for one connection.
+/// The session callers use now, shared by the callers and the reply thread.
+struct Slot {
+    /// The live session; `None` between sessions (while reconnecting).
+    session: Option<Arc<ReplySession>>,
+    /// Set by [`Caller::stop`]: no session will come any more.
+    closed: bool,
+}
+
+struct Shared {
+    link: Arc<Link>,
+    slot: Mutex<Slot>,
+    /// Notified whenever `slot` changes, for calls waiting for a session.
+    changed: Condvar,
+}
+
+impl Shared {
+    /// A live session to send a call in, other than `unusable` (one the call could not be
+    /// sent in), waiting for one until `deadline`.
+    fn live_session(
+        &self,
+        deadline: Instant,
+        unusable: Option<&Arc<ReplySession>>,
+        timeout: Duration,
+    ) -> Result<Arc<ReplySession>> {
+        let mut slot = self.slot.lock();
+        loop {
+            if slot.closed {
+                return Err(Error::Closed);
+            }
+            if let Some(session) = &slot.session {
+                let refused = unusable.is_some_and(|u| Arc::ptr_eq(u, session));
+                if !refused && !session.is_ended() {
+                    return Ok(Arc::clone(session));
+                }
+            }
+            if self.changed.wait_until(&mut slot, deadline).timed_out() {
+                if slot.closed {
+                    return Err(Error::Closed);
+                }
+                let reason = match self.link.state() {
+                    ConnectionState::Closed => return Err(Error::Closed),
+                    // Connected, but the reply queue is not set up again yet.
+                    state @ ConnectionState::Connected { .. } => {
+                        format!("{state}, but its reply queue is not set up yet")
+                    }
+                    state => state.to_string(),
+                };
+                return Err(Error::Unavailable {
+                    reason,
+                    waited: timeout,
+                });
+            }
+        }
+    }
+
+    /// No session will come any more: waiting calls fail with [`Error::Closed`].
+    fn close(&self) -> Option<Arc<ReplySession>> {
+        let session = {
+            let mut slot = self.slot.lock();
+            slot.closed = true;
+            slot.session.take()
+        };
+        self.changed.notify_all();
+        session
+    }
+
+    fn is_closed(&self) -> bool {
+        self.slot.lock().closed
+    }
+}
+
+/// The client side of RPC for one fabric, across its reconnections.
 pub(crate) struct Caller {
-    /// Where calls are published; `None` once stopped.
-    publish: Mutex<Option<Channel>>,
-    replies: Arc<Replies>,
-    reply_queue: String,
+    shared: Arc<Shared>,
     ids: CorrelationIds,
-    /// Owns the reply queue's channel and consumer.
+    /// Sets up each session, owns its consuming channel and consumer.
     thread: StoppableThread,
 }
 
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slot = self.shared.slot.lock();
         f.debug_struct("Caller")
-            .field("reply_queue", &self.reply_queue)
+            .field(
+                "reply_queue",
+                &slot.session.as_ref().map(|s| s.reply_queue.clone()),
+            )
+            .field("closed", &slot.closed)
             .finish_non_exhaustive()
     }
 }
 
 impl Caller {
-    /// Declares the reply queue on `channel` and starts the reply thread, which then owns
-    /// it; calls are published on `publish`, whose returns the reply thread routes too.
-    pub(crate) fn start(channel: Channel, publish: Channel) -> Result<Caller> {
-        // A server-named queue, as aio-pika's: exclusive so it dies with the connection.
-        let reply_queue = channel
-            .queue_declare(
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-            )
-            .map_err(|e| Error::broker("declare the reply queue", e))?
-            .name()
-            .to_owned();
-        topology::declare(&channel, &reply_topology(&reply_queue))?;
-
-        let returns = publish
-            .listen_for_returns()
-            .map_err(|e| Error::broker("listen for returned calls", e))?;
-        let (ready_tx, ready_rx) = bounded(1);
-        let queue = reply_queue.clone();
-        let thread = StoppableThread::spawn("fabric-replies", move |stopped| {
-            reply_thread(channel, queue, stopped, ready_tx)
-        })?;
-        // The thread reports whether it could start consuming, and hands over the receiver.
-        let consumer = ready_rx.recv().unwrap_or_else(|_| {
-            Err(Error::Broker {
-                operation: "start the reply thread".to_owned(),
-                reason: "it ended before it started consuming".to_owned(),
-            })
-        })?;
-        let replies = Arc::new(Replies {
-            pending: Mutex::new(Pending::default()),
-            consumer,
-            returns,
-            leader: Mutex::new(()),
-            vacancy: bounded(1),
+    /// Starts the reply thread on `link`, and returns once its first session is up. If the
+    /// link is reconnecting, returns at once: calls wait for the session, up to their timeout.
+    pub(crate) fn start(link: Arc<Link>) -> Result<Caller> {
+        let shared = Arc::new(Shared {
+            link,
+            slot: Mutex::new(Slot {
+                session: None,
+                closed: false,
+            }),
+            changed: Condvar::new(),
         });
+        let (started_tx, started_rx) = bounded(1);
+        let thread_shared = Arc::clone(&shared);
+        let thread = StoppableThread::spawn("fabric-replies", move |stop| {
+            reply_thread(&thread_shared, &stop, started_tx)
+        })?;
+        match started_rx.recv() {
+            Ok(Ok(())) | Ok(Err(Error::ConnectionLost { .. })) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(Error::Broker {
+                    operation: "start the reply thread".to_owned(),
+                    reason: "it ended before it started consuming".to_owned(),
+                })
+            }
+        }
         Ok(Caller {
-            publish: Mutex::new(Some(publish)),
-            replies,
-            reply_queue,
+            shared,
             ids: CorrelationIds::new(),
             thread,
         })
@@ -253,6 +399,10 @@ impl Caller {
 
     /// Publishes a call to the queue `routing_key`; the reply is awaited on the returned
     /// handle, so one thread may have many calls in flight.
+    ///
+    /// While the connection is down the call waits for the next session, up to `timeout`,
+    /// and then fails with [`Error::Unavailable`]: nothing was sent. A publish that fails
+    /// (the channel died under it) was not sent either, and is sent in the next session.
     pub(crate) fn send(
         &self,
         routing_key: String,
@@ -260,53 +410,62 @@ impl Caller {
         codec: Codec,
         timeout: Duration,
     ) -> Result<PendingReply> {
+        let deadline = Instant::now() + timeout;
         let correlation_id = self.ids.next();
-        let (reply_tx, reply_rx) = bounded(1);
-        {
-            let mut pending = self.replies.pending.lock();
-            if let Some(ended) = &pending.ended {
-                return Err(ended.clone());
+        let mut unusable: Option<Arc<ReplySession>> = None;
+        loop {
+            let session = self
+                .shared
+                .live_session(deadline, unusable.as_ref(), timeout)?;
+            let (reply_tx, reply_rx) = bounded(1);
+            if !session.register(&correlation_id, reply_tx) {
+                unusable = Some(session);
+                continue;
             }
-            pending.waiting.insert(correlation_id.clone(), reply_tx);
+            // From here on, dropping the handle takes the entry out of the map again.
+            let reply = PendingReply {
+                session: Arc::clone(&session),
+                correlation_id: correlation_id.clone(),
+                reply: reply_rx,
+                deadline,
+            };
+            // What is left of the timeout, after any wait for a session.
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let properties = protocol::call_properties(
+                correlation_id.clone(),
+                &session.reply_queue,
+                codec,
+                remaining,
+            );
+            let call = Publish {
+                body: &body,
+                routing_key: routing_key.clone(),
+                // Unroutable calls come back at once instead of timing out.
+                mandatory: true,
+                immediate: false,
+                properties,
+            };
+            match session.publish(call) {
+                Ok(()) => return Ok(reply),
+                Err(why) => {
+                    drop(reply);
+                    log::warn!(
+                        "fabric: a call was not sent ({why}); sending it on the next connection"
+                    );
+                    session.end(End::Interrupted(format!("a call could not be sent: {why}")));
+                    unusable = Some(session);
+                }
+            }
         }
-        // From here on, dropping the handle takes the entry out of the map again.
-        let reply = PendingReply {
-            replies: Arc::clone(&self.replies),
-            correlation_id,
-            reply: reply_rx,
-            deadline: Instant::now() + timeout,
-        };
-        let properties = protocol::call_properties(
-            reply.correlation_id.clone(),
-            &self.reply_queue,
-            codec,
-            timeout,
-        );
-        let call = Publish {
-            body: &body,
-            routing_key,
-            // Unroutable calls come back at once instead of timing out.
-            mandatory: true,
-            immediate: false,
-            properties,
-        };
-        // The default exchange routes by queue name; publishing there (not to the service's
-        // exchange) makes a missing service a return, not a channel-closing NOT_FOUND.
-        let publish = self.publish.lock();
-        let channel = publish.as_ref().ok_or(Error::Closed)?;
-        channel
-            .basic_publish("", call)
-            .map_err(|e| Error::broker("publish a call", e))?;
-        Ok(reply)
     }
 
-    /// Stops the reply thread; calls still waiting fail with [`Error::Closed`].
+    /// Stops the reply thread; calls still waiting fail with [`Error::Closed`]. The thread
+    /// cancels and drains the consumer before dropping it while the connection is up.
     pub(crate) fn stop(&self) {
-        self.replies.end(Error::Closed);
-        self.thread.stop();
-        if let Some(channel) = self.publish.lock().take() {
-            let _ = channel.close();
+        if let Some(session) = self.shared.close() {
+            session.end(End::Closed);
         }
+        self.thread.stop();
     }
 }
 
@@ -330,15 +489,112 @@ fn reply_topology(reply_queue: &str) -> Vec<Declaration> {
     ]
 }
 
-/// Owns the reply queue's channel and consumer, which callers read through a clone of its
-/// receiver, until told to stop; then cancels the consumer before dropping it, so amiquip's
-/// I/O thread never sends to a dropped consumer.
-fn reply_thread(
-    channel: Channel,
-    reply_queue: String,
-    stop: Receiver<()>,
-    ready: Sender<Result<Receiver<ConsumerMessage>>>,
-) {
+/// The body of `fabric-replies`: one session per connection until told to stop. After a
+/// session fails it waits for a newer connection when the connection broke, or backs off
+/// when only a channel did. `started` hears how the first session went.
+fn reply_thread(shared: &Shared, stop: &Receiver<()>, started: Sender<Result<()>>) {
+    let link = &*shared.link;
+    let mut started = Some(started);
+    let mut failures = 0u32;
+    loop {
+        let (generation, error) = match run_session(shared, stop, &mut started, &mut failures) {
+            Ok(()) => break,
+            Err(failed) => failed,
+        };
+        if error == Error::Closed || link.state() == ConnectionState::Closed {
+            if let Some(started) = started.take() {
+                let _ = started.send(Err(Error::Closed));
+            }
+            break;
+        }
+        let lost = !link.is_up(generation);
+        if let Some(started) = started.take() {
+            let reported = match lost {
+                true => Error::ConnectionLost {
+                    reason: error.to_string(),
+                },
+                false => error.clone(),
+            };
+            let _ = started.send(Err(reported));
+            // A first session refused on a working connection would be refused again.
+            if !lost {
+                break;
+            }
+        }
+        let waited = if lost {
+            log::info!("fabric: RPC replies resume when the connection is back");
+            link.wait_newer(generation, Some(stop), None).map(drop)
+        } else {
+            let delay = link.backoff().delay(failures);
+            failures += 1;
+            log::warn!("fabric: RPC replies failed: {error}; starting again in {delay:?}");
+            match link.wait_newer(generation, Some(stop), Some(Instant::now() + delay)) {
+                Err(Unavailable::TimedOut(_)) => Ok(()),
+                other => other.map(drop),
+            }
+        };
+        if waited.is_err() {
+            break;
+        }
+    }
+    if let Some(session) = shared.close() {
+        session.end(End::Closed);
+    }
+}
+
+/// One session: sets up the reply queue and both channels on the current connection,
+/// publishes the session for callers, and waits until it ends. `Ok` when told to stop,
+/// else the generation it ran on and why it ended.
+fn run_session(
+    shared: &Shared,
+    stop: &Receiver<()>,
+    started: &mut Option<Sender<Result<()>>>,
+    failures: &mut u32,
+) -> std::result::Result<(), (u64, Error)> {
+    let link = &*shared.link;
+    let (channel, generation) = link.open_channel().map_err(|e| (link.generation(), e))?;
+    let outcome = serve_session(shared, stop, started, failures, &channel, generation);
+    let _ = channel.close();
+    outcome.map_err(|e| (generation, e))
+}
+
+fn serve_session(
+    shared: &Shared,
+    stop: &Receiver<()>,
+    started: &mut Option<Sender<Result<()>>>,
+    failures: &mut u32,
+    channel: &Channel,
+    generation: u64,
+) -> Result<()> {
+    let link = &*shared.link;
+    // A server-named queue, as aio-pika's: exclusive so it dies with the connection.
+    let reply_queue = channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+        )
+        .map_err(|e| Error::broker("declare the reply queue", e))?
+        .name()
+        .to_owned();
+    topology::declare(channel, &reply_topology(&reply_queue))?;
+    let (publish, publish_generation) = link.open_channel()?;
+    if publish_generation != generation {
+        let _ = publish.close();
+        return Err(Error::ConnectionLost {
+            reason: "the connection changed while the reply queue was set up".to_owned(),
+        });
+    }
+    let returns = match publish.listen_for_returns() {
+        Ok(returns) => returns,
+        Err(e) => {
+            let _ = publish.close();
+            return Err(Error::broker("listen for returned calls", e));
+        }
+    };
     let options = ConsumerOptions {
         no_ack: true,
         exclusive: true,
@@ -347,12 +603,102 @@ fn reply_thread(
     let consumer = match channel.basic_consume(reply_queue.as_str(), options) {
         Ok(consumer) => consumer,
         Err(e) => {
-            let _ = ready.send(Err(Error::broker("consume the reply queue", e)));
-            return;
+            let _ = publish.close();
+            return Err(Error::broker("consume the reply queue", e));
         }
     };
-    let _ = ready.send(Ok(consumer.receiver().clone()));
-    let _ = stop.recv();
+    let (alive_tx, alive_rx) = bounded::<()>(0);
+    let session = Arc::new(ReplySession {
+        generation,
+        reply_queue,
+        publish: Mutex::new(Some(publish)),
+        pending: Mutex::new(Pending::default()),
+        consumer: consumer.receiver().clone(),
+        returns,
+        leader: Mutex::new(()),
+        vacancy: bounded(1),
+        alive: Mutex::new(Some(alive_tx)),
+    });
+    let end = {
+        let mut slot = shared.slot.lock();
+        if slot.closed {
+            Some(End::Closed)
+        } else {
+            slot.session = Some(Arc::clone(&session));
+            None
+        }
+    };
+    let end = match end {
+        Some(end) => end,
+        None => {
+            shared.changed.notify_all();
+            *failures = 0;
+            if let Some(started) = started.take() {
+                let _ = started.send(Ok(()));
+            }
+            log::debug!(
+                "fabric: RPC replies on connection {generation} go to {}",
+                session.reply_queue
+            );
+            watch_session(shared, stop, &session, &alive_rx)
+        }
+    };
+    // Out of the slot first, so no new call is sent in it.
+    {
+        let mut slot = shared.slot.lock();
+        if slot
+            .session
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &session))
+        {
+            slot.session = None;
+        }
+    }
+    session.end(end);
+    retire(consumer);
+    if let Some(publish) = session.publish.lock().take() {
+        let _ = publish.close();
+    }
+    let end = session.pending.lock().ended.clone();
+    match end {
+        Some(End::Interrupted(reason)) if !shared.is_closed() => {
+            Err(Error::ConnectionLost { reason })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Waits until the session ends: told to stop, the connection it runs on is gone, or a
+/// caller saw one of its channels end.
+fn watch_session(
+    shared: &Shared,
+    stop: &Receiver<()>,
+    session: &ReplySession,
+    alive: &Receiver<()>,
+) -> End {
+    let link = &*shared.link;
+    // Registered before the first look at the link, so no change goes unseen.
+    let changes = link.changes();
+    loop {
+        if shared.is_closed() {
+            return End::Closed;
+        }
+        if !link.is_up(session.generation) {
+            return End::Interrupted(link.state().to_string());
+        }
+        select! {
+            recv(stop) -> _ => return End::Closed,
+            // Ended already (by a caller, or by `Caller::stop`): its first reason stands,
+            // and this one is ignored.
+            recv(alive) -> _ => return End::Closed,
+            recv(changes) -> _ => {}
+        }
+    }
+}
+
+/// Cancels the consumer and drains it before it is dropped, so amiquip's I/O thread never
+/// sends to a dropped consumer; on a dead connection the cancel fails at once.
+fn retire(consumer: Consumer<'_>) {
     if consumer.cancel().is_ok() {
         // Callers may take the cancel-ok themselves; the receiver then disconnects, or at
         // worst this waits a bounded time.
@@ -364,11 +710,6 @@ fn reply_thread(
         }
     }
     drop(consumer);
-    let _ = channel.close();
-}
-
-fn lost(reason: String) -> Error {
-    Error::ConnectionLost { reason }
 }
 
 fn route_reply(pending: &Mutex<Pending>, delivery: Delivery) {

@@ -135,14 +135,53 @@ impl RpcClient {
 
     /// Calls `method` as [`call`](Self::call) does, but tries again under the client's
     /// [`RetryPolicy`] when the call may not have completed. Use it only for methods that
-    /// are harmless to run twice.
+    /// are harmless to run twice: a retried call may run once per attempt.
+    ///
+    /// Tried again after [`Error::CallInterrupted`] (the connection broke with the call in
+    /// flight), [`Error::Unavailable`] (the broker stayed unreachable for the whole timeout),
+    /// [`Error::Timeout`] and [`Error::NoSuchService`] (after a reconnection a server's queues
+    /// are missing until it has declared them again). Never after an answer from the service
+    /// ([`Error::Remote`], [`Error::UnknownMethod`]), a [`Error::Codec`] error, or
+    /// [`Error::Closed`]: trying again would end the same way. Each attempt has the client's
+    /// full timeout; between attempts the caller sleeps the policy's backoff, doubled after
+    /// each retry. The last attempt's error is returned.
+    ///
+    /// ```no_run
+    /// # fn main() -> fabric_core::Result<()> {
+    /// # use fabric_core::{Fabric, FabricConfig, RetryPolicy, RpcClient};
+    /// # use std::time::Duration;
+    /// # #[derive(serde::Serialize)] struct Args { sku: String }
+    /// # let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "d", "t", "i"))?;
+    /// let stock = RpcClient::connect(&fabric, "shop", "stock", "s1")?
+    ///     .with_retry(RetryPolicy::new(5, Duration::from_millis(100)));
+    /// let count: u32 = stock.call_idempotent("count", &Args { sku: "A-1".into() })?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn call_idempotent<A: Serialize, R: DeserializeOwned>(
         &self,
         method: &str,
         args: &A,
     ) -> Result<R> {
-        // TODO(reliability): retry under self.retry.
-        self.call(method, args)
+        let mut attempt = 1;
+        loop {
+            let error = match self.call(method, args) {
+                Ok(result) => return Ok(result),
+                Err(error) => error,
+            };
+            let Some(delay) = self.retry.delay_after(attempt, &error) else {
+                return Err(error);
+            };
+            log::info!(
+                "fabric: {}::{method} failed ({error}); trying again in {delay:?} \
+                 (attempt {} of {})",
+                self.address.fqn(),
+                attempt + 1,
+                self.retry.attempts
+            );
+            std::thread::sleep(delay);
+            attempt += 1;
+        }
     }
 
     /// Sends a call without waiting for it: the reply is awaited on the returned handle. One
@@ -194,7 +233,12 @@ impl RpcClient {
                 method: method.to_owned(),
                 timeout: self.timeout,
             }),
-            Some(Outcome::Ended(error)) => Err(error),
+            Some(Outcome::Interrupted(reason)) => Err(Error::CallInterrupted {
+                service: self.address.fqn(),
+                method: method.to_owned(),
+                reason,
+            }),
+            Some(Outcome::Closed) => Err(Error::Closed),
         }
     }
 

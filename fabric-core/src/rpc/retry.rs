@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::Error;
+
 /// How often an idempotent method is tried again when its call may not have completed.
 ///
 /// fabric never repeats a call on its own: a call that may have run fails with
@@ -41,9 +43,115 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The wait before trying again after attempt number `attempt` (1 for the first) failed
+    /// with `error`; `None` when the call must not be tried again: the error is final, or
+    /// the attempts are used up. The backoff doubles after each retry.
+    pub(crate) fn delay_after(&self, attempt: u32, error: &Error) -> Option<Duration> {
+        if attempt >= self.attempts || !worth_retrying(error) {
+            return None;
+        }
+        let doubling = 1u32
+            .checked_shl(attempt.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX);
+        Some(self.backoff.saturating_mul(doubling))
+    }
+}
+
+/// Whether a failed call may succeed if tried again: it may not have completed because the
+/// connection broke, the broker was away, the reply did not come in time, or the service's
+/// queues were missing (a server declares them again after a reconnection). An answer of the
+/// service, a codec error or a closed fabric would only repeat.
+pub(crate) fn worth_retrying(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::CallInterrupted { .. }
+            | Error::Unavailable { .. }
+            | Error::Timeout { .. }
+            | Error::NoSuchService { .. }
+    )
+}
+
 impl Default for RetryPolicy {
     /// Three attempts, 200 ms apart then 400 ms: enough to ride out a reconnection.
     fn default() -> RetryPolicy {
         RetryPolicy::new(3, Duration::from_millis(200))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interrupted() -> Error {
+        Error::CallInterrupted {
+            service: "d.t.i".into(),
+            method: "m".into(),
+            reason: "the connection broke".into(),
+        }
+    }
+
+    #[test]
+    fn retries_what_may_not_have_completed() {
+        let timeout = Error::Timeout {
+            service: "d.t.i".into(),
+            method: "m".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let unavailable = Error::Unavailable {
+            reason: "reconnecting".into(),
+            waited: Duration::from_secs(1),
+        };
+        let missing = Error::NoSuchService {
+            service: "d.t.i".into(),
+        };
+        for error in [interrupted(), timeout, unavailable, missing] {
+            assert!(worth_retrying(&error), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn never_retries_an_answer_or_a_final_error() {
+        let finals = [
+            Error::Remote {
+                service: "d.t.i".into(),
+                method: "m".into(),
+                kind: "panic".into(),
+                message: "boom".into(),
+            },
+            Error::UnknownMethod {
+                service: "d.t.i".into(),
+                method: "m".into(),
+            },
+            Error::Codec {
+                context: "the result".into(),
+                reason: "bad".into(),
+            },
+            Error::Closed,
+        ];
+        let policy = RetryPolicy::new(10, Duration::from_millis(10));
+        for error in finals {
+            assert!(!worth_retrying(&error), "{error:?}");
+            assert_eq!(policy.delay_after(1, &error), None, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_until_the_attempts_are_used_up() {
+        let policy = RetryPolicy::new(4, Duration::from_millis(100));
+        let delays: Vec<_> = (1..=4)
+            .map(|attempt| policy.delay_after(attempt, &interrupted()))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                Some(Duration::from_millis(100)),
+                Some(Duration::from_millis(200)),
+                Some(Duration::from_millis(400)),
+                None,
+            ]
+        );
+        assert_eq!(RetryPolicy::never().delay_after(1, &interrupted()), None);
+        assert_eq!(RetryPolicy::new(0, Duration::ZERO).attempts(), 1);
     }
 }

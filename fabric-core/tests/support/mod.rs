@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod private_broker;
+pub mod proxy;
 pub mod python;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
