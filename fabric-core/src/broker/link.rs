@@ -379,11 +379,8 @@ impl Link {
             }
             current.connection.take()
         };
-        self.set_state(ConnectionState::Reconnecting {
-            reason: "the connection broke".to_owned(),
-            attempts: 0,
-        });
-        // Closing a connection whose I/O thread has ended joins it and returns its error.
+        // Closing a connection whose I/O thread has ended joins it at once and returns its
+        // error, the reason `reconnect` announces.
         let reason = match dead.map(Connection::close) {
             Some(Err(e)) => e.to_string(),
             _ => "the connection ended".to_owned(),
