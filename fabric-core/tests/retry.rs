@@ -105,5 +105,8 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
         once.get("k".into()),
         Err(Error::NoSuchService { .. })
     ));
-    assert!(retries.try_recv().is_err(), "retried under RetryPolicy::never");
+    assert!(
+        retries.try_recv().is_err(),
+        "retried under RetryPolicy::never"
+    );
 }

@@ -541,15 +541,26 @@ where
         let (channel, generation) = match link.open_channel() {
             Ok(opened) => opened,
             Err(e) => {
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(Err(e.clone()));
-                    return Err(e);
-                }
-                // Reconnecting: wait for the next connection.
-                match link.wait_newer(link.generation(), Some(stop), None) {
+                // Reconnecting: wait for the next connection; a thread being started waits
+                // no longer than a connection attempt may take, then reports why it failed.
+                let deadline = ready
+                    .is_some()
+                    .then(|| Instant::now() + link.connect_timeout);
+                match link.wait_newer(link.generation(), Some(stop), deadline) {
                     Ok(_) => continue,
-                    Err(Unavailable::Closed) => return Err(Error::Closed),
-                    Err(_) => return Ok(()),
+                    Err(Unavailable::Closed) => {
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.send(Err(Error::Closed));
+                        }
+                        return Err(Error::Closed);
+                    }
+                    Err(Unavailable::TimedOut(_)) => {
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.send(Err(e.clone()));
+                        }
+                        return Err(e);
+                    }
+                    Err(Unavailable::Stopped) => return Ok(()),
                 }
             }
         };
