@@ -132,7 +132,7 @@ impl Registry {
                 started_at: SystemTime::now(),
             };
             registry.announcer = Some(Announcer::start(
-                fabric.open_channel()?,
+                Arc::clone(fabric.link()),
                 &config.discovery_exchange,
                 interval,
                 identity,
