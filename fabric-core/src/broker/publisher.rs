@@ -185,7 +185,10 @@ impl Shared {
     fn take(&self, generation: u64, confirm: std::result::Result<Confirm, RecvError>) {
         let retired = {
             let mut state = self.state.lock();
-            let Some(session) = state.session.as_mut().filter(|s| s.generation == generation)
+            let Some(session) = state
+                .session
+                .as_mut()
+                .filter(|s| s.generation == generation)
             else {
                 return;
             };
@@ -250,7 +253,8 @@ impl Shared {
             } else {
                 (last_known, deadline.min(Instant::now() + DYING_GRACE))
             };
-            let newer = MutexGuard::unlocked(state, || self.link.wait_newer(after, None, Some(until)));
+            let newer =
+                MutexGuard::unlocked(state, || self.link.wait_newer(after, None, Some(until)));
             match newer {
                 Ok(_) => {}
                 Err(Unavailable::TimedOut(_)) if !reconnecting && until < deadline => {
@@ -370,7 +374,9 @@ impl ConfirmingPublisher {
                     }
                     // This message was not sent: it goes out on a new channel (and, if the
                     // connection is gone, on the next connection).
-                    log::info!("fabric: the publishing channel broke ({error}); publishing on a new one");
+                    log::info!(
+                        "fabric: the publishing channel broke ({error}); publishing on a new one"
+                    );
                 }
             }
         }

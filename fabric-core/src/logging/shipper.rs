@@ -322,9 +322,10 @@ impl RemoteLoggerBuilder {
                 .spawn(move || {
                     let _ended = ended_tx;
                     let _ = MAY_SHIP.try_with(|may| may.set(Some(false)));
-                    let outcome = run_sessions(&link, "the log shipper", &stopped, ready_tx, |session| {
-                        ship(session, &target, &shared)
-                    });
+                    let outcome =
+                        run_sessions(&link, "the log shipper", &stopped, ready_tx, |session| {
+                            ship(session, &target, &shared)
+                        });
                     if let Err(e) = outcome {
                         give_up(&shared, e);
                     }
