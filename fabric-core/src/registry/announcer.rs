@@ -2,7 +2,9 @@
 //! says goodbye when stopped.
 //!
 //! It is a thread of its own, with a channel of its own, so that a server whose workers are
-//! all busy still announces itself: a busy server is not a dead one.
+//! all busy still announces itself: a busy server is not a dead one. It runs under
+//! `run_sessions`, so after a reconnection it declares the discovery exchange on a new
+//! channel and announces again at once.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
