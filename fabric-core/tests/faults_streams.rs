@@ -227,14 +227,14 @@ fn a_killed_broker_fails_pending_receipts_and_subscriptions_resume_on_the_same_h
     // on a durable one.
     let (arrived, arrivals) = mpsc::channel();
     let readings = subscriber
-        .data_subscriber("readings")
+        .data_subscriber(&format!("{domain}.readings"))
         .header("msg_type", "READING")
         .handle(move |message| {
             let _ = arrived.send(String::from_utf8_lossy(message.body()).into_owned());
         })
         .unwrap();
     let orders = subscriber
-        .event_subscriber("orders")
+        .event_subscriber(&format!("{domain}.orders"))
         .topic("order.*")
         .durable()
         .inbox()
@@ -373,7 +373,7 @@ fn a_killed_broker_fails_pending_receipts_and_subscriptions_resume_on_the_same_h
         !bodies.iter().any(|b| b == "unconfirmed"),
         "a message the broker never confirmed cannot have been routed before the kill"
     );
-    assert_eq!(readings.queue(), "readings");
+    assert_eq!(readings.queue(), format!("{domain}.readings"));
     assert_eq!(data_after.len(), 20);
 
     println!(
@@ -389,7 +389,7 @@ fn a_killed_broker_fails_pending_receipts_and_subscriptions_resume_on_the_same_h
     );
     drop(readings);
     drop(orders);
-    let _ = ctl(&broker, &["delete_queue", "orders"]);
+    let _ = ctl(&broker, &["delete_queue", &format!("{domain}.orders")]);
 }
 
 #[test]
@@ -404,13 +404,13 @@ fn after_a_graceful_stop_subscriptions_resume_and_a_waiting_publish_goes_out() {
 
     // An inbox of data (auto-delete queue) and a handler of events (auto-delete queue).
     let readings = subscriber
-        .data_subscriber("readings")
+        .data_subscriber(&format!("{domain}.readings"))
         .header("msg_type", "READING")
         .inbox()
         .unwrap();
     let (arrived, event_arrivals) = mpsc::channel();
     let _events = subscriber
-        .subscribe_events("alerts", "alert.#", move |event| {
+        .subscribe_events(&format!("{domain}.alerts"), "alert.#", move |event| {
             let _ = arrived.send(event.routing_key().to_owned());
         })
         .unwrap();
@@ -528,7 +528,7 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
     let publisher = broker.connect(&domain, "shop", "o1");
     let subscriber_connections = connections_of(&subscriber);
     let orders = subscriber
-        .event_subscriber("stock")
+        .event_subscriber(&format!("{domain}.stock"))
         .topic("order.*")
         .durable()
         .inbox()
@@ -571,7 +571,7 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
     );
     let depth = queued
         .lines()
-        .find_map(|line| line.strip_prefix("stock\t"))
+        .find_map(|line| line.strip_prefix(&format!("{domain}.stock\t")))
         .map(|n| n.trim().to_owned());
     gate.open();
     await_connection(&subscriber_connections, 2);
@@ -598,7 +598,7 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
          {twice} twice, {redelivered} marked redelivered"
     );
     drop(orders);
-    let _ = ctl(&broker, &["delete_queue", "stock"]);
+    let _ = ctl(&broker, &["delete_queue", &format!("{domain}.stock")]);
 }
 
 /// Logs one record through `logger`, as the `log` macros would.

@@ -375,7 +375,11 @@ fn publishing_resumes_on_the_next_connection_after_the_broker_closes_this_one() 
     let domain = support::unique_domain("data-conn-lost");
     let fabric = support::connect(&domain, "sensor", "s1");
     let watcher = support::connect(&domain, "monitor", "m1");
-    let inbox = watcher.data_subscriber("readings").inbox().unwrap();
+    // Queue names are the broker's, not the domain's: this one is the test's own.
+    let inbox = watcher
+        .data_subscriber(&format!("{domain}.readings"))
+        .inbox()
+        .unwrap();
     fabric
         .publish_data(b"before", &Headers::new())
         .unwrap()
