@@ -165,15 +165,24 @@ impl Fabric {
         })
     }
 
-    /// The confirming publisher of this connection, started on first use.
+    /// The confirming publisher of this connection, started on first use. Across a
+    /// reconnection, a publish waits for the connection up to the call timeout.
     pub(crate) fn publisher(&self) -> Result<Arc<ConfirmingPublisher>> {
         started_once(&self.inner.publisher, || {
-            ConfirmingPublisher::start(self.open_channel()?, self.inner.config.publish_window)
+            let config = &self.inner.config;
+            Ok(ConfirmingPublisher::start(
+                Arc::clone(&self.inner.link),
+                config.publish_window,
+                config.call_timeout,
+            ))
         })
     }
 
     /// Declares the exchange `name` (described by `declaration`) unless this connection
     /// already has; returns the name.
+    // Unused since the confirming publisher declares per connection itself; kept for other
+    // publishers outside it.
+    #[allow(dead_code)]
     pub(crate) fn declared_once(
         &self,
         name: String,

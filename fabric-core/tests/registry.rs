@@ -13,8 +13,8 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use fabric_core::{
-    fabric_service, Error, Fabric, FabricConfig, ServiceEvent, ServiceEvents, ServiceFilter,
-    ServiceInfo,
+    fabric_service, ConnectionState, Error, Fabric, FabricConfig, ServiceEvent, ServiceEvents,
+    ServiceFilter, ServiceInfo,
 };
 use serde_json::Value;
 
@@ -296,8 +296,26 @@ fn connection_consuming(queue: &str) -> String {
     field(&channels, &channel, 1).unwrap_or_else(|| panic!("no channel {channel}: {channels}"))
 }
 
+/// Holds `fabric`'s reconnection: its link thread waits inside the first "reconnecting"
+/// notification until the returned sender is used or dropped. Lets a test keep a
+/// participant away while the broker stays up, as a crashed process would be.
+fn hold_reconnection(fabric: &Fabric) -> mpsc::Sender<()> {
+    let (open, opened) = mpsc::channel::<()>();
+    let opened = Mutex::new(Some(opened));
+    fabric.on_connection_change(move |state| {
+        if let ConnectionState::Reconnecting { .. } = state {
+            let first = opened.lock().unwrap().take();
+            if let Some(opened) = first {
+                // A watchdog, not a delay: the test lets go long before.
+                let _ = opened.recv_timeout(Duration::from_secs(120));
+            }
+        }
+    });
+    open
+}
+
 #[test]
-fn a_participant_whose_connection_dies_says_no_goodbye_and_goes_silent() {
+fn a_participant_whose_connection_dies_says_no_goodbye_goes_silent_and_returns() {
     let domain = support::unique_domain("reg-crash");
     let ttl = Duration::from_secs(1);
     let watcher = listener(&domain, ttl);
@@ -306,9 +324,11 @@ fn a_participant_whose_connection_dies_says_no_goodbye_and_goes_silent() {
         .unwrap();
     let doomed = announcer(&domain, "gate", "g1", BEAT);
     let _server = GateServer::new(Open).workers(1).serve(&doomed).unwrap();
-    wait_for(&events, "the first keep-alive", appeared);
+    let first = wait_for(&events, "the first keep-alive", appeared);
 
-    // As a crash looks to the others: the broker drops the connection, nobody says goodbye.
+    // As a crash looks to the others: the broker drops the connection, nobody says goodbye,
+    // and (held here) the participant does not come back at once.
+    let release = hold_reconnection(&doomed);
     let connection = connection_consuming(&doomed.address().method_queue("health_check"));
     support::rabbitmqctl(&["close_connection", &connection, "registry test: a crash"]);
     let gone = wait_for(&events, "an end", |e| {
@@ -316,6 +336,11 @@ fn a_participant_whose_connection_dies_says_no_goodbye_and_goes_silent() {
     });
     assert!(matches!(gone, ServiceEvent::Silent(_)), "{gone:#?}");
     assert!(gone.info().last_heard.elapsed() >= ttl);
+
+    // Let go, it reconnects and its keep-alive thread announces it again.
+    drop(release);
+    let back = wait_for(&events, "the keep-alive after the reconnection", appeared);
+    assert_eq!(back.info().instance, first.info().instance);
 }
 
 #[test]

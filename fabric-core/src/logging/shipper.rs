@@ -16,13 +16,14 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use amiquip::{Channel, Publish};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use amiquip::Publish;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use log::{LevelFilter, Log, Metadata, Record};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::wire::{self, Entry, Publisher};
-use crate::broker::topology;
+use crate::broker::link::{run_sessions, Session};
+use crate::broker::topology::{self, Declaration};
 use crate::{Error, Fabric, Result};
 
 /// Records the queue holds by default.
@@ -99,9 +100,17 @@ impl Drop for InLog {
 /// (`... [12 earlier log records dropped]`), which [`LogRecord`](crate::LogRecord) takes off
 /// again. [`dropped`](Self::dropped) counts every record dropped.
 ///
-/// If the channel or the connection breaks, shipping stops: the records still queued and
-/// every later one are counted as dropped (there is no reconnect yet), and
-/// [`failure`](Self::failure) says why.
+/// ## Across reconnections
+///
+/// When the connection breaks, the shipper waits for the fabric to reconnect, declares the
+/// log exchange again and carries on. Meanwhile records keep queueing, up to the capacity
+/// and then dropping the oldest, as when the broker is slow. A record whose publish failed
+/// was not sent, so it goes back to the head of the queue for the next connection (unless
+/// the queue filled up meanwhile: then it is the oldest and is dropped). Records are not
+/// confirmed by the broker: the few handed to a connection just before it broke may be
+/// lost without being counted (at most once). Only when the fabric itself closes does
+/// shipping stop for good: the records still queued and every later one are counted as
+/// dropped, and [`failure`](Self::failure) says why.
 ///
 /// ## Loops
 ///
@@ -155,10 +164,12 @@ struct Inner {
     _fabric: Fabric,
 }
 
-/// The shipper thread, and a receiver that disconnects when it ends.
+/// The shipper thread, a receiver that disconnects when it ends, and the sender whose drop
+/// tells it to stop while it waits for a connection.
 struct Shipper {
     thread: JoinHandle<()>,
     ended: Receiver<()>,
+    stop: Sender<()>,
 }
 
 /// What the application's threads and the shipper thread share.
@@ -187,7 +198,7 @@ enum Phase {
     Shipping,
     /// [`RemoteLogger::shutdown`] was called.
     Stopped,
-    /// The channel or connection broke.
+    /// The fabric closed under the logger (or the first declaration failed).
     Failed(Error),
 }
 
@@ -275,21 +286,18 @@ impl RemoteLoggerBuilder {
         self
     }
 
-    /// Declares the log exchange and starts the shipper thread; the logger is not installed
-    /// anywhere.
+    /// Starts the shipper thread and returns once it has declared the log exchange; the
+    /// logger is not installed anywhere. Fails if the fabric is not connected right now.
     pub fn build(self) -> Result<RemoteLogger> {
         let address = self.fabric.address();
-        let exchange = wire::exchange_name(address.domain());
-        let publisher = Publisher {
-            service_type: address.service_type().to_owned(),
-            service_id: address.service_id().to_owned(),
+        let target = Target {
+            exchange: wire::exchange_name(address.domain()),
+            declaration: wire::exchange_declaration(address.domain()),
+            publisher: Publisher {
+                service_type: address.service_type().to_owned(),
+                service_id: address.service_id().to_owned(),
+            },
         };
-        let channel = self.fabric.open_channel()?;
-        let declared = topology::declare(&channel, &[wire::exchange_declaration(address.domain())]);
-        if let Err(e) = declared {
-            let _ = channel.close();
-            return Err(e);
-        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(self.capacity.min(DEFAULT_CAPACITY)),
@@ -304,19 +312,34 @@ impl RemoteLoggerBuilder {
             shipped: AtomicU64::new(0),
         });
         let (ended_tx, ended) = bounded::<()>(0);
+        let (stop, stopped) = bounded::<()>(0);
+        let (ready_tx, ready) = bounded(1);
         let thread = {
             let shared = Arc::clone(&shared);
+            let link = Arc::clone(self.fabric.link());
             std::thread::Builder::new()
                 .name("fabric-log-shipper".to_owned())
                 .spawn(move || {
                     let _ended = ended_tx;
-                    ship(channel, &exchange, &publisher, &shared);
+                    let _ = MAY_SHIP.try_with(|may| may.set(Some(false)));
+                    let outcome =
+                        run_sessions(&link, "the log shipper", &stopped, ready_tx, |session| {
+                            ship(session, &target, &shared)
+                        });
+                    if let Err(e) = outcome {
+                        give_up(&shared, e);
+                    }
                 })
                 .map_err(|e| Error::Broker {
                     operation: "start the log shipper thread".to_owned(),
                     reason: e.to_string(),
                 })?
         };
+        if let Err(e) = ready.recv().unwrap_or(Err(Error::Closed)) {
+            drop(stop);
+            let _ = thread.join();
+            return Err(e);
+        }
         let mut excluded: Vec<String> = FABRIC_TARGETS.iter().map(|t| (*t).to_owned()).collect();
         excluded.extend(self.excluded);
         Ok(RemoteLogger {
@@ -327,7 +350,11 @@ impl RemoteLoggerBuilder {
                 also: self.also,
                 excluded,
                 flush_timeout: self.flush_timeout,
-                thread: Mutex::new(Some(Shipper { thread, ended })),
+                thread: Mutex::new(Some(Shipper {
+                    thread,
+                    ended,
+                    stop,
+                })),
                 _fabric: self.fabric,
             }),
         })
@@ -435,7 +462,8 @@ impl RemoteLogger {
     }
 
     /// How many records were handed to the broker connection. Without publisher confirms,
-    /// a record handed over just before the connection broke may still be lost.
+    /// a record handed over just before the connection broke may still be lost (and is not
+    /// counted as dropped).
     pub fn shipped(&self) -> u64 {
         self.inner.shared.shipped.load(Ordering::Relaxed)
     }
@@ -445,7 +473,8 @@ impl RemoteLogger {
         self.inner.shared.state.lock().queue.len()
     }
 
-    /// Why shipping stopped, if the channel or connection broke.
+    /// Why shipping stopped for good, if the fabric closed under the logger. A broken
+    /// connection is not a failure: shipping resumes when the fabric reconnects.
     pub fn failure(&self) -> Option<Error> {
         match &self.inner.shared.state.lock().phase {
             Phase::Failed(e) => Some(e.clone()),
@@ -454,7 +483,8 @@ impl RemoteLogger {
     }
 
     /// Waits up to `timeout` until every queued record has been handed to the broker
-    /// connection; `true` if so, `false` if time ran out or shipping has stopped.
+    /// connection; `true` if so, `false` if time ran out (the broker is slow, or the fabric
+    /// is reconnecting: the records stay queued) or shipping has stopped.
     pub fn flush_within(&self, timeout: Duration) -> bool {
         let shared = &self.inner.shared;
         let mut state = shared.state.lock();
@@ -570,6 +600,8 @@ impl Inner {
             std::mem::take(&mut state.queue)
         };
         drop(left_over);
+        // Wakes the thread if it waits for a connection; the phase, if it waits for records.
+        drop(shipper.stop);
         self.shared.wake.notify_all();
         self.shared.drained.notify_all();
         // The thread may be stuck in a publish to a broker that does not answer: wait a
@@ -601,35 +633,72 @@ impl Drop for Inner {
     }
 }
 
-/// The shipper thread: publishes queued records until told to stop or the channel breaks.
-fn ship(channel: Channel, exchange: &str, publisher: &Publisher, shared: &Shared) {
-    let _ = MAY_SHIP.try_with(|may| may.set(Some(false)));
+/// Where the shipper publishes, and as whom.
+struct Target {
+    exchange: String,
+    declaration: Declaration,
+    publisher: Publisher,
+}
+
+/// One session of the shipper thread: declares the log exchange on this connection (a
+/// restarted broker may have lost it), then publishes queued records until told to stop
+/// (`Ok`) or the channel breaks (`Err`; `run_sessions` starts over on the next connection).
+fn ship(session: &mut Session<'_>, target: &Target, shared: &Shared) -> Result<()> {
+    let channel = session.channel;
+    topology::declare(channel, std::slice::from_ref(&target.declaration))?;
+    session.ready();
+    if session.restart {
+        log::info!("fabric: the log shipper resumes on the new connection");
+    }
     while let Some((entry, dropped)) = next(shared) {
-        let (body, properties) = wire::encode(publisher, &entry, dropped);
-        match channel.basic_publish(exchange, Publish::with_properties(&body, "", properties)) {
+        let (body, properties) = wire::encode(&target.publisher, &entry, dropped);
+        let published = channel.basic_publish(
+            target.exchange.as_str(),
+            Publish::with_properties(&body, "", properties),
+        );
+        match published {
             Ok(()) => {
                 shared.shipped.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                let error = Error::broker("publish a log record", e);
-                let mut state = shared.state.lock();
-                // The record and the queue are lost; the drops this record was telling of
-                // are untold again.
-                let lost = 1 + state.queue.len() as u64;
-                state.untold += dropped;
-                shared.drop_records(&mut state, lost);
-                let queue = std::mem::take(&mut state.queue);
-                state.busy = false;
-                state.phase = Phase::Failed(error);
-                drop(state);
-                shared.drained.notify_all();
-                drop(queue);
-                // The channel is gone with the connection; closing it would only fail.
-                return;
+                // Not sent: the record waits for the next connection.
+                keep(shared, entry, dropped);
+                return Err(Error::broker("publish a log record", e));
             }
         }
     }
-    let _ = channel.close();
+    Ok(())
+}
+
+/// Puts back a record whose publish failed at the head of the queue, with the drops it was
+/// telling of. If the queue filled up meanwhile, the record is its oldest: it is dropped.
+fn keep(shared: &Shared, entry: Entry, dropped: u64) {
+    let mut state = shared.state.lock();
+    state.busy = false;
+    state.untold += dropped;
+    if state.queue.len() >= shared.capacity {
+        shared.drop_records(&mut state, 1);
+        drop(state);
+        drop(entry);
+    } else {
+        state.queue.push_front(entry);
+    }
+}
+
+/// Shipping has ended for good (the fabric closed): the queued records are dropped, and
+/// every later one will be.
+fn give_up(shared: &Shared, error: Error) {
+    let mut state = shared.state.lock();
+    let lost = state.queue.len() as u64;
+    shared.drop_records(&mut state, lost);
+    let queue = std::mem::take(&mut state.queue);
+    state.busy = false;
+    if state.phase == Phase::Shipping {
+        state.phase = Phase::Failed(error);
+    }
+    drop(state);
+    shared.drained.notify_all();
+    drop(queue);
 }
 
 /// The next record to publish and the number of drops to tell with it; `None` once the

@@ -2,7 +2,9 @@
 //! says goodbye when stopped.
 //!
 //! It is a thread of its own, with a channel of its own, so that a server whose workers are
-//! all busy still announces itself: a busy server is not a dead one.
+//! all busy still announces itself: a busy server is not a dead one. It runs under
+//! `run_sessions`, so after a reconnection it declares the discovery exchange on a new
+//! channel and announces again at once.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use crossbeam_channel::{at, bounded, never, select, Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::wire::{self, Announcement, Kind, ServerAnnouncement};
+use crate::broker::link::{run_sessions, Link, Session};
 use crate::broker::topology;
 use crate::rpc::ServerLoad;
 use crate::thread::StoppableThread;
@@ -96,11 +99,10 @@ pub(crate) struct Identity {
 /// the thread say goodbye and end.
 #[derive(Debug)]
 pub(crate) struct Announcer {
-    thread: StoppableThread,
+    thread: StoppableThread<Result<()>>,
 }
 
 struct Run {
-    channel: Channel,
     exchange: String,
     interval: Duration,
     identity: Identity,
@@ -108,79 +110,97 @@ struct Run {
 }
 
 impl Announcer {
-    /// Declares the discovery exchange on `channel`, then hands the channel to a new
-    /// `fabric-keepalive` thread, which announces at once, then every `interval` and
-    /// whenever a server starts or stops.
+    /// Starts the `fabric-keepalive` thread on `link`. On each connection it declares the
+    /// discovery exchange on a channel of its own, then announces at once, every `interval`
+    /// and whenever a server starts or stops. Returns once the first connection's
+    /// declaration is done (or with the error it failed with).
     pub(crate) fn start(
-        channel: Channel,
+        link: Arc<Link>,
         exchange: &str,
         interval: Duration,
         identity: Identity,
         servers: ServerList,
     ) -> Result<Announcer> {
-        topology::declare(&channel, &[wire::discovery_exchange(exchange)])?;
         let run = Run {
-            channel,
             exchange: exchange.to_owned(),
             // A zero interval would announce in a busy loop.
             interval: interval.max(Duration::from_millis(10)),
             identity,
             servers,
         };
+        let (ready_tx, ready_rx) = bounded(1);
         let thread = StoppableThread::spawn("fabric-keepalive", move |stopped| {
-            run.until_stopped(&stopped)
+            let what = format!("the keep-alive of {}", run.identity.address);
+            run_sessions(&link, &what, &stopped, ready_tx, |session| {
+                run.announce(session, &stopped)
+            })
         })?;
+        ready_rx.recv().unwrap_or(Err(Error::Closed))?;
         Ok(Announcer { thread })
     }
 
     /// Says goodbye, closes the thread's channel and waits for it: when this returns, the
     /// goodbye is with the broker (or the connection was gone already).
     pub(crate) fn stop(&mut self) {
-        self.thread.stop();
+        if let Some(Err(e)) = self.thread.stop() {
+            log::debug!("fabric: the keep-alive thread ended with: {e}");
+        }
     }
 }
 
 impl Run {
-    fn until_stopped(self, stopped: &Receiver<()>) {
+    /// One session: declares the discovery exchange (again, after a reconnection: a
+    /// restarted broker may have lost it), then announces until told to stop (`Ok`, after
+    /// the goodbye) or the channel fails (`Err`: `run_sessions` starts over on the next
+    /// connection, announcing at once).
+    fn announce(&self, session: &mut Session<'_>, stopped: &Receiver<()>) -> Result<()> {
+        let channel = session.channel;
+        topology::declare(channel, &[wire::discovery_exchange(&self.exchange)])?;
+        session.ready();
+        if session.restart {
+            log::info!(
+                "fabric: {} announces itself again on the new connection",
+                self.identity.address
+            );
+        }
         let changes = self.servers.changes.clone();
         let mut next = Some(Instant::now());
-        let ended_well = loop {
+        loop {
             select! {
-                recv(stopped) -> _ => break true,
+                recv(stopped) -> _ => break,
                 recv(changes) -> _ => {}
                 recv(next.map_or_else(never, at)) -> _ => {}
             }
-            if let Err(e) = self.publish(Kind::KeepAlive) {
+            if let Err(e) = self.publish(channel, Kind::KeepAlive) {
                 log::warn!(
-                    "fabric: {} stops announcing itself: {e}",
+                    "fabric: {} cannot announce itself ({e}); again on the next connection",
                     self.identity.address
                 );
-                break false;
+                return Err(e);
             }
             // Counted from the last keep-alive, which is what a listener's TTL counts from.
             // (An interval too long to count means "once".)
             next = Instant::now().checked_add(self.interval);
-        };
-        if ended_well {
-            if let Err(e) = self.publish(Kind::Goodbye) {
-                log::debug!(
-                    "fabric: {} left without a goodbye: {e}",
-                    self.identity.address
-                );
-            }
         }
-        // A close is a round trip after the publish: the broker has the goodbye when it ends.
-        let _ = self.channel.close();
+        if let Err(e) = self.publish(channel, Kind::Goodbye) {
+            log::debug!(
+                "fabric: {} left without a goodbye: {e}",
+                self.identity.address
+            );
+        }
+        // `run_sessions` closes the channel, a round trip after the publish: the broker has
+        // the goodbye when the thread ends.
+        Ok(())
     }
 
-    fn publish(&self, kind: Kind) -> Result<()> {
+    fn publish(&self, channel: &Channel, kind: Kind) -> Result<()> {
         let now = SystemTime::now();
         let body = serde_json::to_vec(&self.announcement()).map_err(|e| Error::Codec {
             context: "encode a keep-alive".to_owned(),
             reason: e.to_string(),
         })?;
         let properties = wire::properties(kind, &self.identity.address, now);
-        self.channel
+        channel
             .basic_publish(
                 self.exchange.as_str(),
                 Publish::with_properties(&body, "", properties),

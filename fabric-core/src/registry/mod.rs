@@ -12,8 +12,11 @@
 //! - `fabric-keepalive` announces, on a channel of its own. It is never a worker of a server,
 //!   so a server whose workers are all busy keeps announcing: busy is not dead. It waits for
 //!   the next beat on a crossbeam channel that also tells it to stop, so a closing fabric
-//!   says goodbye at once.
-//! - `fabric-registry` is a consumer thread of its own queue, which fills the table.
+//!   says goodbye at once. After a reconnection it declares the discovery exchange again
+//!   and announces at once.
+//! - `fabric-registry` is a consumer thread of its own queue, which fills the table; after a
+//!   reconnection it declares the same queue again and goes on. The table is kept across the
+//!   break: participants not heard meanwhile go silent by their TTL, as they would anyway.
 //! - `fabric-registry-ttl` reports participants silent when their TTL runs out, sleeping
 //!   until the next deadline.
 //!
@@ -132,7 +135,7 @@ impl Registry {
                 started_at: SystemTime::now(),
             };
             registry.announcer = Some(Announcer::start(
-                fabric.open_channel()?,
+                Arc::clone(fabric.link()),
                 &config.discovery_exchange,
                 interval,
                 identity,

@@ -69,16 +69,20 @@ impl Fabric {
         headers: &Headers,
         content_type: Option<&str>,
     ) -> Result<Receipt> {
-        let exchange = self.declared_once(exchange_name(self), exchange_declaration)?;
-        let mut properties = AmqpProperties::default().with_headers(self.stamped(headers));
-        if let Some(content_type) = content_type {
-            properties = properties.with_content_type(content_type.to_owned());
-        }
+        let properties = || {
+            let properties = AmqpProperties::default().with_headers(self.stamped(headers));
+            match content_type {
+                Some(content_type) => properties.with_content_type(content_type.to_owned()),
+                None => properties,
+            }
+        };
+        // The publisher declares the exchange on each connection before its first message.
         self.publisher()?.publish(Outgoing {
-            exchange,
-            routing_key: String::new(),
+            exchange: exchange_name(self),
+            declaration: exchange_declaration,
+            routing_key: "",
             body,
-            properties,
+            properties: &properties,
         })
     }
 

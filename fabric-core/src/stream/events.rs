@@ -76,17 +76,20 @@ impl Fabric {
         payload: &T,
     ) -> Result<Receipt> {
         check_topic(routing_key, false)?;
-        let exchange = self.declared_once(exchange_name(self), exchange_declaration)?;
         let codec = self.config().codec;
         let body = codec.encode(payload, format_args!("the event `{routing_key}`"))?;
-        let properties = AmqpProperties::default()
-            .with_content_type(codec.content_type().to_owned())
-            .with_headers(self.stamped(&Headers::new()));
+        let properties = || {
+            AmqpProperties::default()
+                .with_content_type(codec.content_type().to_owned())
+                .with_headers(self.stamped(&Headers::new()))
+        };
+        // The publisher declares the exchange on each connection before its first message.
         self.publisher()?.publish(Outgoing {
-            exchange,
-            routing_key: routing_key.to_owned(),
+            exchange: exchange_name(self),
+            declaration: exchange_declaration,
+            routing_key,
             body,
-            properties,
+            properties: &properties,
         })
     }
 
