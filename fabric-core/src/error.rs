@@ -86,8 +86,9 @@ pub enum Error {
         /// The codec's message.
         reason: String,
     },
-    /// The connection to the broker broke. A call in flight at that moment may or may not have
-    /// run on the server.
+    /// The connection to the broker broke under an operation (a publish awaiting its confirm,
+    /// a channel being opened). fabric reconnects by itself; what was in flight may or may not
+    /// have reached the broker. A call in flight fails with [`Error::CallInterrupted`] instead.
     ConnectionLost {
         /// Why the connection ended, as far as it is known.
         reason: String,
@@ -167,7 +168,8 @@ impl fmt::Display for Error {
             Error::Codec { context, reason } => write!(f, "cannot {context}: {reason}"),
             Error::ConnectionLost { reason } => write!(
                 f,
-                "connection to the broker lost ({reason}); a call in flight may or may not have run"
+                "connection to the broker lost ({reason}); what was in flight may or may not \
+                 have reached the broker"
             ),
             Error::CallInterrupted {
                 service,
@@ -201,10 +203,10 @@ impl Error {
     /// Wraps an AMQP client error met while doing `operation`.
     pub(crate) fn broker(operation: impl Into<String>, err: amiquip::Error) -> Error {
         match err {
-            amiquip::Error::ClientClosedConnection | amiquip::Error::EventLoopDropped => {
-                Error::Closed
-            }
-            amiquip::Error::UnexpectedSocketClose
+            amiquip::Error::ClientClosedConnection => Error::Closed,
+            // The I/O thread ended: closed on purpose, or broken (the link tells which).
+            amiquip::Error::EventLoopDropped
+            | amiquip::Error::UnexpectedSocketClose
             | amiquip::Error::MissedServerHeartbeats
             | amiquip::Error::IoErrorReadingSocket { .. }
             | amiquip::Error::IoErrorWritingSocket { .. }

@@ -1,6 +1,5 @@
 //! The connection handle every feature starts from.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use amiquip::Channel;
@@ -8,7 +7,6 @@ use parking_lot::Mutex;
 
 use crate::broker::link::{ConnectionState, Link};
 use crate::broker::publisher::ConfirmingPublisher;
-use crate::broker::topology::{self, Declaration};
 use crate::broker::url::BrokerUrl;
 use crate::registry::{Directory, Registry, ServerList};
 use crate::rpc::{Caller, ServerLoad};
@@ -35,10 +33,6 @@ struct Inner {
     servers: ServerList,
     /// The keep-alive and registry threads, as the configuration asks for them.
     registry: Mutex<Registry>,
-    /// Exchanges declared on the connection of the given generation: publishing to a missing
-    /// exchange would close the publisher's channel, so each is declared once per connection
-    /// before its first publish.
-    declared: Mutex<(u64, HashSet<String>)>,
 }
 
 impl std::fmt::Debug for Fabric {
@@ -82,7 +76,6 @@ impl Fabric {
                 publisher: Mutex::new(None),
                 servers: ServerList::default(),
                 registry: Mutex::new(Registry::default()),
-                declared: Mutex::new((0, HashSet::new())),
             }),
         };
         // On failure the fabric is dropped, which closes the connection.
@@ -176,35 +169,6 @@ impl Fabric {
                 config.call_timeout,
             ))
         })
-    }
-
-    /// Declares the exchange `name` (described by `declaration`) unless this connection
-    /// already has; returns the name.
-    // Unused since the confirming publisher declares per connection itself; kept for other
-    // publishers outside it.
-    #[allow(dead_code)]
-    pub(crate) fn declared_once(
-        &self,
-        name: String,
-        declaration: impl FnOnce(&str) -> Declaration,
-    ) -> Result<String> {
-        let generation = self.inner.link.generation();
-        {
-            let declared = self.inner.declared.lock();
-            if declared.0 == generation && declared.1.contains(&name) {
-                return Ok(name);
-            }
-        }
-        let (channel, generation) = self.inner.link.open_channel()?;
-        topology::declare(&channel, &[declaration(&name)])?;
-        let _ = channel.close();
-        let mut declared = self.inner.declared.lock();
-        if declared.0 != generation {
-            // A new connection: what the last one declared may be gone with its broker.
-            *declared = (generation, HashSet::new());
-        }
-        declared.1.insert(name.clone());
-        Ok(name)
     }
 
     /// Records a server that runs on this connection.

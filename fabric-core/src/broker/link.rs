@@ -538,6 +538,9 @@ where
     let mut restart = false;
     let mut failures = 0u32;
     loop {
+        // Read before trying: if the reconnection completes meanwhile, the wait below must
+        // not wait for the one after it.
+        let tried_on = link.generation();
         let (channel, generation) = match link.open_channel() {
             Ok(opened) => opened,
             Err(e) => {
@@ -546,7 +549,7 @@ where
                 let deadline = ready
                     .is_some()
                     .then(|| Instant::now() + link.connect_timeout);
-                match link.wait_newer(link.generation(), Some(stop), deadline) {
+                match link.wait_newer(tried_on, Some(stop), deadline) {
                     Ok(_) => continue,
                     Err(Unavailable::Closed) => {
                         if let Some(ready) = ready.take() {
