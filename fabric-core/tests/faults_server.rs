@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +12,8 @@ use amiquip::{
     AmqpProperties, AmqpValue, Connection, ConsumerMessage, ConsumerOptions, FieldTable, Publish,
     QueueDeclareOptions,
 };
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use fabric_core::{fabric_service, CallContext, Codec, Error, BINCODE_CONTENT_TYPE};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use fabric_core::{fabric_service, CallContext, Codec, BINCODE_CONTENT_TYPE};
 use parking_lot::Mutex;
 use support::private_broker::PrivateBroker;
 use support::{broker_url, connect, connection_of, rabbitmqctl, unique_domain};
@@ -143,7 +142,11 @@ fn malformed(kind: usize, n: usize, reply_to: &str) -> (AmqpProperties, Vec<u8>,
         // Random bytes, too short for bincode's two u64 (longer noise may decode).
         0 => (base, noise(seed, 1 + n % 15), true),
         // A content type fabric does not read, on a body that would otherwise run.
-        1 => (base.with_content_type("text/plain".to_owned()), runnable, true),
+        1 => (
+            base.with_content_type("text/plain".to_owned()),
+            runnable,
+            true,
+        ),
         // No reply_to: nobody to answer, so it must not run.
         2 => (
             AmqpProperties::default()
@@ -253,7 +256,10 @@ fn a_flood_of_malformed_calls_gets_clear_outcomes_and_the_server_keeps_serving()
                 *expected_replies.entry(id).or_insert(0usize) += 1;
             }
             channel
-                .basic_publish("", Publish::with_properties(&body, queue.as_str(), properties))
+                .basic_publish(
+                    "",
+                    Publish::with_properties(&body, queue.as_str(), properties),
+                )
                 .unwrap();
             sent += 1;
         }
@@ -313,7 +319,11 @@ fn a_flood_of_malformed_calls_gets_clear_outcomes_and_the_server_keeps_serving()
         assert_eq!(reply.properties.type_().as_deref(), Some("error"));
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(body["error"]["type"], "bad_request", "{body}");
-        let id = reply.properties.correlation_id().clone().unwrap_or_default();
+        let id = reply
+            .properties
+            .correlation_id()
+            .clone()
+            .unwrap_or_default();
         *got.entry(id).or_insert(0usize) += 1;
         received += 1;
     }
@@ -323,11 +333,18 @@ fn a_flood_of_malformed_calls_gets_clear_outcomes_and_the_server_keeps_serving()
 
     // Nothing malformed ran; every good call ran once; nothing is left in the queue.
     let runs = book.runs();
-    assert!(runs.keys().all(|id| *id < GOOD_CALLS), "a malformed call ran");
+    assert!(
+        runs.keys().all(|id| *id < GOOD_CALLS),
+        "a malformed call ran"
+    );
     assert_eq!(runs.len(), GOOD_CALLS as usize);
     assert!(runs.values().all(|n| *n == 1));
     let left = channel.queue_declare_passive(queue.as_str()).unwrap();
-    assert_eq!(left.declared_message_count(), Some(0), "messages left in {queue}");
+    assert_eq!(
+        left.declared_message_count(),
+        Some(0),
+        "messages left in {queue}"
+    );
     // And the server still serves.
     assert_eq!(client.record(4242, 0).unwrap(), 4242);
     println!(
@@ -336,6 +353,182 @@ fn a_flood_of_malformed_calls_gets_clear_outcomes_and_the_server_keeps_serving()
     );
     raw.close().unwrap();
     server.shutdown().unwrap();
+}
+
+#[test]
+fn a_call_redelivered_after_its_instance_lost_the_connection_is_marked_for_the_handler() {
+    let domain = unique_domain("redeliver");
+    let (book, held, release) = Book::new();
+    // Instance a alone first, so the broker names only its connection after the service.
+    let fabric_a = connect(&domain, "ledger", "l1");
+    let connection_a = connection_of(&fabric_a.address().fqn());
+    let server_a = clerk("a", &book).workers(1).serve(&fabric_a).unwrap();
+    let client_fabric = connect(&domain, "client", "c1");
+    let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1")
+        .unwrap()
+        .with_timeout(Duration::from_secs(30));
+    let call = client
+        .rpc()
+        .start_call::<_, bool>("hold", &LedgerHoldArgs { call_id: 1 })
+        .unwrap();
+    let first = held.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(first, ("a", false), "a first delivery is not a redelivery");
+
+    // Instance b joins the clique; then a loses its connection while it holds the call.
+    let fabric_b = connect(&domain, "ledger", "l1");
+    let server_b = clerk("b", &book).workers(1).serve(&fabric_b).unwrap();
+    let (state_tx, states) = unbounded();
+    fabric_a.on_connection_change(move |state| {
+        let _ = state_tx.send(state.clone());
+    });
+    let closed_at = Instant::now();
+    rabbitmqctl(&["close_connection", &connection_a, "fault injection"]);
+
+    // The broker gives the unacked call to b, marked as redelivered.
+    let second = held.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(second, ("b", true));
+    assert_eq!(call.wait(), Ok(true), "b's answer, the only one");
+    let redelivered_after = closed_at.elapsed();
+    // a's handler now finishes; its reply cannot go out on the dead channel, and a serves
+    // again on its new connection, with the same handle.
+    release.send(()).unwrap();
+    states
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a never saw its connection close");
+    assert!(
+        server_a.wait_serving(Duration::from_secs(30)),
+        "a never resumed"
+    );
+    let resumed_after = closed_at.elapsed();
+    for id in 10..20 {
+        assert_eq!(client.record(id, 0), Ok(id));
+    }
+    let runs = book.runs();
+    assert!((10..20).all(|id| runs.get(&id) == Some(&1)));
+    assert_eq!(client.rpc().timeout(), Duration::from_secs(30));
+    println!(
+        "redelivery: marked and answered by the other instance {redelivered_after:?} after the \
+         connection was closed; the instance resumed after {resumed_after:?}"
+    );
+    server_b.shutdown().unwrap();
+    server_a.shutdown().unwrap();
+}
+
+#[test]
+fn graceful_shutdown_of_one_instance_under_load_loses_no_call() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 75;
+    let domain = unique_domain("drain");
+    let (book, _held, _release) = Book::new();
+    let fabric_a = connect(&domain, "ledger", "l1");
+    let server_a = clerk("a", &book).workers(2).serve(&fabric_a).unwrap();
+    let fabric_b = connect(&domain, "ledger", "l1");
+    let server_b = clerk("b", &book).workers(2).serve(&fabric_b).unwrap();
+    let client_fabric = connect(&domain, "client", "c1");
+    let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1")
+        .unwrap()
+        .with_timeout(Duration::from_secs(20));
+
+    let (answered_tx, answered) = unbounded();
+    let callers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (client, answered_tx) = (client.clone(), answered_tx.clone());
+            std::thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|n| {
+                        let id = t * 1000 + n;
+                        let outcome = client.record(id, 5);
+                        let _ = answered_tx.send(());
+                        (id, outcome)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Shut a down once the load runs: after 60 answers.
+    for _ in 0..60 {
+        answered.recv_timeout(Duration::from_secs(20)).unwrap();
+    }
+    let started = Instant::now();
+    server_a.shutdown().unwrap();
+    let drained_in = started.elapsed();
+    let ran_by_a_at_shutdown = book.records.lock().iter().filter(|r| r.0 == "a").count();
+
+    let mut failed = Vec::new();
+    for caller in callers {
+        for (id, outcome) in caller.join().unwrap() {
+            if outcome != Ok(id) {
+                failed.push((id, outcome));
+            }
+        }
+    }
+    assert_eq!(failed, Vec::new(), "calls failed or were answered wrongly");
+    let runs = book.runs();
+    assert_eq!(runs.len() as u64, THREADS * PER_THREAD);
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "calls run more than once: {twice:?}");
+    let by_a = book.records.lock().iter().filter(|r| r.0 == "a").count();
+    assert!(by_a > 0, "a took no calls before it shut down");
+    assert_eq!(
+        by_a, ran_by_a_at_shutdown,
+        "a ran a call after shutdown returned"
+    );
+    println!(
+        "drain: {} calls, 0 failed, 0 run twice; a ran {by_a} and shut down in {drained_in:?}",
+        THREADS * PER_THREAD
+    );
+    server_b.shutdown().unwrap();
+}
+
+#[test]
+fn a_server_resumes_after_its_broker_is_killed_and_restarted() {
+    let mut broker = PrivateBroker::start();
+    let domain = unique_domain("restart");
+    let (book, _held, _release) = Book::new();
+    let server_fabric = broker.connect(&domain, "ledger", "l1");
+    let server = clerk("a", &book).workers(2).serve(&server_fabric).unwrap();
+    {
+        let client_fabric = broker.connect(&domain, "client", "c1");
+        let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1").unwrap();
+        assert_eq!(client.record(1, 0), Ok(1));
+    }
+    let (state_tx, states) = unbounded();
+    server_fabric.on_connection_change(move |state| {
+        let _ = state_tx.send(state.clone());
+    });
+
+    broker.kill();
+    // The server's connection is seen gone (an event), and the server says it does not serve.
+    states
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server never saw its broker die");
+    assert!(!server.is_serving());
+    broker.start_again();
+    let restarted = Instant::now();
+    server_fabric
+        .wait_connected(Duration::from_secs(60))
+        .unwrap();
+    let reconnected_after = restarted.elapsed();
+    // The same handle serves again once its workers have declared the queues again.
+    assert!(
+        server.wait_serving(Duration::from_secs(30)),
+        "the server never resumed"
+    );
+    let serving_after = restarted.elapsed();
+    // A client of its own: the client side's reconnection is tested elsewhere.
+    let client_fabric = broker.connect(&domain, "client", "c1");
+    let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1").unwrap();
+    assert_eq!(client.record(2, 0), Ok(2));
+    let first_call_after = restarted.elapsed();
+    assert_eq!(client.health_check(), Ok(true));
+    assert_eq!(book.runs().len(), 2);
+    println!(
+        "broker restart: reconnected {reconnected_after:?}, serving {serving_after:?}, first \
+         call answered {first_call_after:?} after the node accepted AMQP again"
+    );
+    server.shutdown().unwrap();
+    drop(client_fabric);
+    drop(server_fabric);
 }
 
 /// Hand-written AMQP frames, for properties no client library sends (strings that are not UTF-8).
