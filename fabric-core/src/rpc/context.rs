@@ -90,39 +90,25 @@ impl CallContext {
     }
 }
 
-/// Makes `context` the current call while it lives; gives it back (and restores whatever was
-/// current before) when dropped, which also happens when the method panics.
+/// Makes `context` the current call while it lives, and restores whatever was current
+/// before when dropped (also when the method panics and the stack unwinds).
 pub(crate) struct CurrentCall {
-    /// What was current before, to restore; `None` once restored by `leave`.
-    previous: Option<Option<CallContext>>,
+    previous: Option<CallContext>,
 }
 
 impl CurrentCall {
     /// Sets `context` as the current thread's call.
     pub(crate) fn enter(context: CallContext) -> CurrentCall {
         let previous = CURRENT.with(|current| current.borrow_mut().replace(context));
-        CurrentCall {
-            previous: Some(previous),
-        }
-    }
-
-    /// Ends the call and returns its context, so the worker can reply with its parts.
-    pub(crate) fn leave(mut self) -> Option<CallContext> {
-        let previous = self.previous.take().flatten();
-        CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), previous))
+        CurrentCall { previous }
     }
 }
 
 impl Drop for CurrentCall {
     fn drop(&mut self) {
-        // Only a call not left (the method panicked) still needs restoring.
-        if let Some(previous) = self.previous.take() {
-            let _ = CURRENT.try_with(|current| {
-                if let Ok(mut slot) = current.try_borrow_mut() {
-                    *slot = previous;
-                }
-            });
-        }
+        let previous = self.previous.take();
+        // `try_with`: the thread-local may already be gone if the thread is ending.
+        let _ = CURRENT.try_with(|current| *current.borrow_mut() = previous);
     }
 }
 
@@ -148,9 +134,9 @@ mod tests {
         assert_eq!(CallContext::current().unwrap().method(), "outer");
         let inner = CurrentCall::enter(call("inner", true));
         assert!(CallContext::current().unwrap().redelivered());
-        assert_eq!(inner.leave().unwrap().method(), "inner");
+        drop(inner);
         assert_eq!(CallContext::current().unwrap().method(), "outer");
-        assert_eq!(outer.leave().unwrap().method(), "outer");
+        drop(outer);
         assert_eq!(CallContext::current(), None);
     }
 

@@ -523,36 +523,34 @@ impl<D: Dispatch> Worker<D> {
     /// could not be sent (the channel or connection died): the call is then not acked, and
     /// the broker redelivers it.
     fn answer(&self, channel: &Channel, index: usize, delivery: Delivery) -> Result<()> {
-        let method = self.shared.methods[index];
         let queue = &self.shared.queues[index];
         let properties = &delivery.properties;
-        let Some(reply_to) = properties.reply_to().clone() else {
+        let correlation_id = properties.correlation_id().clone();
+        let Some(reply_to) = properties.reply_to().as_deref() else {
             log::warn!(
-                "fabric: {queue} got a message without reply_to (correlation id {:?}, type {:?}); \
-                 not run, as nobody could get its outcome; dropped",
-                properties.correlation_id(),
+                "fabric: {queue} got a message without reply_to (correlation id \
+                 {correlation_id:?}, type {:?}); not run, as nobody could get its outcome; \
+                 dropped",
                 properties.type_()
             );
-            return self.ack(channel, queue, delivery);
+            return ack(channel, queue, correlation_id, delivery);
         };
-        let correlation_id = properties.correlation_id().clone();
-        let (kind, content_type, body, correlation_id, reply_to) = match properties.type_() {
+        let (kind, content_type, body) = match properties.type_().as_deref() {
             Some(kind) if kind != protocol::TYPE_CALL => {
                 log::warn!(
                     "fabric: {queue} got a message of type {kind:?} (correlation id \
                      {correlation_id:?}); not a call, not run"
                 );
-                let (k, c, b) = error_reply(
+                error_reply(
                     error_kind::BAD_REQUEST,
                     format!("a message of type {kind:?} is not a call (type \"call\")"),
-                );
-                (k, c, b, correlation_id, reply_to)
+                )
             }
-            _ => self.run_call(method, queue, &delivery, correlation_id, reply_to),
+            _ => self.run_call(index, &delivery),
         };
         let reply = Publish::with_properties(
             &body,
-            reply_to.as_str(),
+            reply_to,
             protocol::reply_properties(correlation_id.clone(), kind, content_type),
         );
         if let Err(e) = channel.basic_publish("", reply) {
@@ -563,69 +561,37 @@ impl<D: Dispatch> Worker<D> {
             );
             return Err(error);
         }
-        self.ack(channel, queue, delivery)
+        ack(channel, queue, correlation_id, delivery)
     }
 
-    fn ack(&self, channel: &Channel, queue: &str, delivery: Delivery) -> Result<()> {
-        let correlation_id = delivery.properties.correlation_id().clone();
-        delivery.ack(channel).map_err(|e| {
-            let error = Error::broker("ack a call", e);
-            log::warn!(
-                "fabric: the ack of {queue} call {correlation_id:?} failed ({error}); the broker \
-                 will deliver it again"
-            );
-            error
-        })
-    }
-
-    /// Runs one call with its [`CallContext`] current; gives back the reply's type, content
-    /// type and body, and the correlation id and reply queue the context held meanwhile.
-    #[allow(clippy::type_complexity)]
-    fn run_call(
-        &self,
-        method: &str,
-        queue: &str,
-        delivery: &Delivery,
-        correlation_id: Option<String>,
-        reply_to: String,
-    ) -> (&'static str, &'static str, Vec<u8>, Option<String>, String) {
-        let content_type = delivery.properties.content_type().as_deref();
+    /// Runs one call with its [`CallContext`] current: (reply type, content type, body).
+    fn run_call(&self, index: usize, delivery: &Delivery) -> (&'static str, &'static str, Vec<u8>) {
+        let method = self.shared.methods[index];
+        let properties = &delivery.properties;
+        let content_type = properties.content_type().as_deref();
         let Some(codec) = Codec::from_content_type(content_type) else {
-            let (k, c, b) = error_reply(
+            return error_reply(
                 error_kind::BAD_REQUEST,
                 format!(
                     "content type {content_type:?} is not one fabric reads (application/json or {})",
                     crate::BINCODE_CONTENT_TYPE
                 ),
             );
-            return (k, c, b, correlation_id, reply_to);
         };
         let context = CallContext {
             method: method.to_owned(),
-            queue: queue.to_owned(),
-            correlation_id,
-            reply_to: Some(reply_to),
+            queue: self.shared.queues[index].clone(),
+            correlation_id: properties.correlation_id().clone(),
+            reply_to: properties.reply_to().clone(),
             redelivered: delivery.redelivered,
             codec,
         };
         self.shared.load.in_flight.fetch_add(1, Ordering::Relaxed);
-        let call = CurrentCall::enter(context);
-        let (kind, content_type, body) = self.execute(method, codec, &delivery.body);
-        let context = call.leave();
+        // Restores the previous context when dropped, also if `execute` unwinds.
+        let _call = CurrentCall::enter(context);
+        let reply = self.execute(method, codec, &delivery.body);
         self.shared.load.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let (correlation_id, reply_to) = match context {
-            Some(CallContext {
-                correlation_id,
-                reply_to: Some(reply_to),
-                ..
-            }) => (correlation_id, reply_to),
-            // The method cannot take the context away; kept whole for safety.
-            _ => (
-                delivery.properties.correlation_id().clone(),
-                delivery.properties.reply_to().clone().unwrap_or_default(),
-            ),
-        };
-        (kind, content_type, body, correlation_id, reply_to)
+        reply
     }
 
     /// Decodes, runs and encodes one call: (reply type, content type, body).
@@ -669,6 +635,24 @@ impl<D: Dispatch> Worker<D> {
             }
         }
     }
+}
+
+/// Acks a call; a failure means the channel or connection died, and the broker will deliver
+/// the call again.
+fn ack(
+    channel: &Channel,
+    queue: &str,
+    correlation_id: Option<String>,
+    delivery: Delivery,
+) -> Result<()> {
+    delivery.ack(channel).map_err(|e| {
+        let error = Error::broker("ack a call", e);
+        log::warn!(
+            "fabric: the ack of {queue} call {correlation_id:?} failed ({error}); the broker \
+             will deliver it again"
+        );
+        error
+    })
 }
 
 /// An error reply: (type, content type, body), always JSON as amqp-fabric writes them.
