@@ -13,7 +13,7 @@ use amiquip::{
     QueueDeclareOptions,
 };
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use fabric_core::{fabric_service, CallContext, Codec, BINCODE_CONTENT_TYPE};
+use fabric_core::{fabric_service, CallContext, Codec, Fabric, FabricConfig, BINCODE_CONTENT_TYPE};
 use parking_lot::Mutex;
 use support::private_broker::PrivateBroker;
 use support::{broker_url, connect, connection_of, rabbitmqctl, unique_domain};
@@ -485,7 +485,11 @@ fn a_server_resumes_after_its_broker_is_killed_and_restarted() {
     let mut broker = PrivateBroker::start();
     let domain = unique_domain("restart");
     let (book, _held, _release) = Book::new();
-    let server_fabric = broker.connect(&domain, "ledger", "l1");
+    // Retries at most every 500 ms, so the figures below measure the server, not the backoff.
+    let config = FabricConfig::new(&broker.url(), &domain, "ledger", "l1")
+        .heartbeat(Duration::from_secs(5))
+        .reconnect_backoff(Duration::from_millis(100), Duration::from_millis(500));
+    let server_fabric = Fabric::connect(config).unwrap();
     let server = clerk("a", &book).workers(2).serve(&server_fabric).unwrap();
     {
         let client_fabric = broker.connect(&domain, "client", "c1");
@@ -496,38 +500,49 @@ fn a_server_resumes_after_its_broker_is_killed_and_restarted() {
     server_fabric.on_connection_change(move |state| {
         let _ = state_tx.send(state.clone());
     });
+    std::thread::scope(|scope| {
+        // `wait` means "until shutdown": the broker's death must not end it.
+        let (waited_tx, waited) = unbounded();
+        let server = &server;
+        scope.spawn(move || waited_tx.send(server.wait()).unwrap());
 
-    broker.kill();
-    // The server's connection is seen gone (an event), and the server says it does not serve.
-    states
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server never saw its broker die");
-    assert!(!server.is_serving());
-    broker.start_again();
-    let restarted = Instant::now();
-    server_fabric
-        .wait_connected(Duration::from_secs(60))
-        .unwrap();
-    let reconnected_after = restarted.elapsed();
-    // The same handle serves again once its workers have declared the queues again.
-    assert!(
-        server.wait_serving(Duration::from_secs(30)),
-        "the server never resumed"
-    );
-    let serving_after = restarted.elapsed();
-    // A client of its own: the client side's reconnection is tested elsewhere.
-    let client_fabric = broker.connect(&domain, "client", "c1");
-    let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1").unwrap();
-    assert_eq!(client.record(2, 0), Ok(2));
-    let first_call_after = restarted.elapsed();
-    assert_eq!(client.health_check(), Ok(true));
-    assert_eq!(book.runs().len(), 2);
-    println!(
-        "broker restart: reconnected {reconnected_after:?}, serving {serving_after:?}, first \
-         call answered {first_call_after:?} after the node accepted AMQP again"
-    );
-    server.shutdown().unwrap();
-    drop(client_fabric);
+        broker.kill();
+        // The server's connection is seen gone (an event), and the server says it does not serve.
+        states
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server never saw its broker die");
+        assert!(!server.is_serving());
+        broker.start_again();
+        let restarted = Instant::now();
+        server_fabric
+            .wait_connected(Duration::from_secs(60))
+            .unwrap();
+        let reconnected_after = restarted.elapsed();
+        // The same handle serves again once its workers have declared the queues again.
+        assert!(
+            server.wait_serving(Duration::from_secs(30)),
+            "the server never resumed"
+        );
+        let serving_after = restarted.elapsed();
+        // A client of its own: the client side's reconnection is tested elsewhere.
+        let client_fabric = broker.connect(&domain, "client", "c1");
+        let client = LedgerClient::connect(&client_fabric, &domain, "ledger", "l1").unwrap();
+        assert_eq!(client.record(2, 0), Ok(2));
+        let first_call_after = restarted.elapsed();
+        assert_eq!(client.health_check(), Ok(true));
+        assert_eq!(book.runs().len(), 2);
+        println!(
+            "broker restart: reconnected {reconnected_after:?}, serving {serving_after:?}, first \
+             call answered {first_call_after:?} after the node accepted AMQP again"
+        );
+        assert!(
+            waited.try_recv().is_err(),
+            "Server::wait returned before shutdown"
+        );
+        server.shutdown().unwrap();
+        let waited = waited.recv_timeout(Duration::from_secs(10));
+        assert_eq!(waited, Ok(Ok(())), "Server::wait after shutdown");
+    });
     drop(server_fabric);
 }
 
