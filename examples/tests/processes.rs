@@ -7,8 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use fabric_core::{Error, Fabric, FabricConfig};
-use fabric_examples::{broker_url, MultiplierClient};
+use std::collections::HashMap;
+
+use amiquip::{
+    AmqpProperties, Connection, ConsumerMessage, ConsumerOptions, Publish, QueueDeclareOptions,
+};
+use fabric_core::{Codec, Error, Fabric, FabricConfig, ServiceAddress, BINCODE_CONTENT_TYPE};
+use fabric_examples::{broker_url, MultiplierClient, MultiplierMultiplyArgs};
 
 fn unique_domain(test: &str) -> String {
     format!("t-{test}-{}", std::process::id())
@@ -32,9 +37,15 @@ fn start(binary: &str, domain: &str) -> Child {
 /// Starts the example server and waits (at most 30 s) for the line it prints once it
 /// serves: its queues exist from then on.
 fn start_server(domain: &str) -> Child {
+    start_server_with(domain, &[])
+}
+
+/// [`start_server`] with environment variables for the server.
+fn start_server_with(domain: &str, env: &[(&str, &str)]) -> Child {
     let binary = env!("CARGO_BIN_EXE_multiplier_server");
     let mut server = Command::new(binary)
         .arg(domain)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
@@ -160,4 +171,149 @@ fn a_killed_client_leaves_the_server_serving_and_no_queue_behind() {
         .success());
     assert!(server.wait().unwrap().success());
     drop(fabric);
+}
+
+#[test]
+fn a_clique_member_killed_with_calls_in_hand_loses_no_call_and_answers_none_twice() {
+    const CALLS: usize = 300;
+    /// Calls kept in flight: as many as the two servers' workers (8 each) can hold.
+    const WINDOW: usize = 16;
+    const KILL_AFTER: usize = 100;
+    let domain = unique_domain("kill-clique");
+    // Each call takes 20 ms, so the victim holds calls (up to 8) when it dies.
+    let slow = [("MULTIPLIER_WORK_MS", "20")];
+    let mut victim = start_server_with(&domain, &slow);
+    let mut survivor = start_server_with(&domain, &slow);
+    let queue = ServiceAddress::new(&domain, "server_app", "my_app")
+        .unwrap()
+        .method_queue("multiply");
+
+    // The caller is raw AMQP, so a second reply to a call would be seen (fabric's client
+    // drops replies it no longer waits for).
+    let url = broker_url();
+    let mut connection = Connection::insecure_open(&url)
+        .unwrap_or_else(|e| panic!("these tests need RabbitMQ at {url}: {e}"));
+    let channel = connection.open_channel(None).unwrap();
+    let replies = channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+        )
+        .unwrap();
+    let consumer = replies
+        .consume(ConsumerOptions {
+            no_ack: true,
+            ..ConsumerOptions::default()
+        })
+        .unwrap();
+    let send = |n: usize| {
+        let args = MultiplierMultiplyArgs { x: n as i64, y: 3 };
+        let body = Codec::Bincode.encode(&args, "the arguments").unwrap();
+        let properties = AmqpProperties::default()
+            .with_content_type(BINCODE_CONTENT_TYPE.to_owned())
+            .with_type_("call".to_owned())
+            .with_correlation_id(format!("call-{n}"))
+            .with_reply_to(replies.name().to_owned());
+        channel
+            .basic_publish(
+                "",
+                Publish::with_properties(&body, queue.as_str(), properties),
+            )
+            .unwrap();
+    };
+
+    let mut sent_at = HashMap::new();
+    let mut answers: HashMap<String, usize> = HashMap::new();
+    let mut wrong = Vec::new();
+    let (mut sent, mut answered) = (0, 0);
+    let mut killed_at = None;
+    let mut longest = (Duration::ZERO, String::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered < CALLS {
+        while sent < CALLS && sent - answered < WINDOW {
+            sent_at.insert(format!("call-{sent}"), Instant::now());
+            send(sent);
+            sent += 1;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(ConsumerMessage::Delivery(reply)) = consumer.receiver().recv_timeout(left) else {
+            panic!("only {answered} of {CALLS} calls were answered within 60 s");
+        };
+        let id = reply
+            .properties
+            .correlation_id()
+            .clone()
+            .unwrap_or_default();
+        let count = answers.entry(id.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            continue; // a duplicate: counted, not an answer
+        }
+        answered += 1;
+        let n: i64 = id.trim_start_matches("call-").parse().unwrap();
+        match Codec::Bincode.decode::<i64>(&reply.body, "the product") {
+            Ok(product) if product == n * 3 => {}
+            other => wrong.push((id.clone(), other)),
+        }
+        let latency = sent_at[&id].elapsed();
+        if latency > longest.0 {
+            longest = (latency, id);
+        }
+        if answered == KILL_AFTER {
+            victim.kill().unwrap(); // SIGKILL
+            victim.wait().unwrap();
+            killed_at = Some(Instant::now());
+        }
+    }
+    let drained_after = killed_at.expect("the victim was killed").elapsed();
+    victim.wait().unwrap(); // reaped already; says so to the lint
+
+    // One more call through the survivor: a duplicate reply to an earlier call, if any were
+    // coming, would be queued before this one's reply (one reply queue, in order per server).
+    send(CALLS);
+    loop {
+        let Ok(ConsumerMessage::Delivery(reply)) =
+            consumer.receiver().recv_timeout(Duration::from_secs(10))
+        else {
+            panic!("the survivor did not answer a last call");
+        };
+        let id = reply
+            .properties
+            .correlation_id()
+            .clone()
+            .unwrap_or_default();
+        if id == format!("call-{CALLS}") {
+            break;
+        }
+        *answers.entry(id).or_insert(0) += 1;
+    }
+    consumer.cancel().unwrap();
+    for _ in consumer.receiver().iter() {}
+    connection.close().unwrap();
+
+    let twice: Vec<_> = answers.iter().filter(|(_, n)| **n > 1).collect();
+    let lost = CALLS - answers.len();
+    println!(
+        "kill -9 in a clique: {CALLS} calls, {lost} lost, {} answered twice, longest call {:?} \
+         ({}), all answered {drained_after:?} after the kill",
+        twice.len(),
+        longest.0,
+        longest.1
+    );
+    assert_eq!(lost, 0);
+    assert!(twice.is_empty(), "answered twice: {twice:?}");
+    assert_eq!(wrong, Vec::new(), "wrong answers");
+
+    // The survivor stops gracefully.
+    let pid = survivor.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(survivor.wait().unwrap().success());
 }

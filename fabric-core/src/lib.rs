@@ -94,6 +94,7 @@ pub use error::{Error, Result};
 pub use fabric::Fabric;
 pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
+pub use rpc::CallContext;
 pub use rpc::{Dispatch, PendingCall, RetryPolicy, RpcClient, Server, ServerBuilder, Wire};
 pub use stream::{
     DataStream, Events, HeaderValue, Headers, Inbox, Message, Subscriber, SubscriberKind,

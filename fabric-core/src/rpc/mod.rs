@@ -2,6 +2,7 @@
 
 mod caller;
 mod client;
+mod context;
 mod dispatch;
 mod protocol;
 mod retry;
@@ -9,6 +10,7 @@ mod server;
 
 pub(crate) use caller::Caller;
 pub use client::{PendingCall, RpcClient};
+pub use context::CallContext;
 pub use dispatch::{Dispatch, Wire};
 pub use retry::RetryPolicy;
 pub(crate) use server::ServerLoad;

@@ -1,23 +1,58 @@
-//! The server: a pool of worker threads, each owning one AMQP channel.
+//! The server: a pool of worker threads, each owning one AMQP channel at a time.
 //!
 //! Every worker consumes every method queue on its own channel with a channel-wide prefetch,
 //! so the broker spreads calls over the workers and a worker never holds more calls than it
 //! may run. A worker decodes, runs the user's method, publishes the reply and then acks: a
 //! worker that dies before the ack leaves the call to be redelivered to another consumer.
+//!
+//! Each worker runs in sessions ([`run_sessions`]): when the connection breaks, it waits for
+//! the next one, declares the service's exchange and queues again (they were auto-delete, so
+//! they went with the connection or the broker) and consumes again. The [`Server`] handle
+//! stays valid through it all.
+//!
+//! # What a worker does with a message that is not a good call
+//!
+//! Every message taken from a method queue is acked exactly once it has its outcome, so
+//! nothing poisonous stays in the queue, and the worker goes on serving:
+//!
+//! | message | outcome |
+//! | --- | --- |
+//! | the method panics | error reply `panic` |
+//! | the body does not decode | error reply `bad_request` |
+//! | a `content_type` fabric does not read | error reply `bad_request`, method not run |
+//! | a `type` other than `call` (a missing one counts as a call) | error reply `bad_request`, method not run |
+//! | no `reply_to` | method **not run**, acked, logged at warn |
+//! | no `correlation_id` | run, answered without one (the caller cannot match it) |
+//!
+//! A call without `reply_to` is not run because nobody could ever learn its outcome: a
+//! caller that forgot it would see a timeout either way, and a mistaken or stray message
+//! (a reply published to the wrong queue, a test message) must not act. aio-pika's RPC,
+//! which amqp-fabric uses, drops such calls the same way.
+//!
+//! A call is redelivered only when the instance that held it died or lost its connection
+//! before the ack. Its method sees [`CallContext::redelivered`](crate::CallContext) set. A
+//! call that crashes every process that takes it (an abort, a stack overflow) is not
+//! counted or quarantined: RabbitMQ's classic queues keep no delivery count. What bounds the
+//! loop is the call's expiration, the caller's timeout: a requeued call keeps it, and once
+//! it has passed the broker dead-letters the call to its caller as a timeout instead of
+//! delivering it again.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use amiquip::{
     Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery, ExchangeType, Publish,
 };
 use crossbeam_channel::{bounded, Receiver, Select, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
+use super::context::{CallContext, CurrentCall};
 use super::dispatch::Dispatch;
 use super::protocol::{self, error_kind};
+use crate::broker::link::{run_sessions, ConnectionState, Link, Session};
 use crate::broker::topology::{self, Declaration};
 use crate::{Codec, Error, Fabric, Result, ServiceAddress, JSON_CONTENT_TYPE};
 
@@ -78,7 +113,11 @@ impl<D: Dispatch> ServerBuilder<D> {
     }
 
     /// Declares the service's exchange and method queues at the fabric's own address and
-    /// starts the workers. Returns once every worker consumes.
+    /// starts the workers. Returns once every worker consumes; fails if any of that fails
+    /// (a refused declaration, the connection down), and then no worker is left running.
+    ///
+    /// From then on the server outlives connection losses: its workers consume again, after
+    /// declaring the queues again, each time the fabric reconnects.
     pub fn serve(self, fabric: &Fabric) -> Result<Server> {
         let address = fabric.address().clone();
         let methods: Vec<&'static str> = D::METHODS
@@ -86,11 +125,13 @@ impl<D: Dispatch> ServerBuilder<D> {
             .copied()
             .chain([protocol::HEALTH_CHECK])
             .collect();
+        let mut queues = Vec::with_capacity(methods.len());
         for method in &methods {
-            address.checked_method_queue(method)?;
+            queues.push(address.checked_method_queue(method)?);
         }
+        let declarations = server_topology(&address, &methods);
         let setup = fabric.open_channel()?;
-        topology::declare(&setup, &server_topology(&address, &methods))?;
+        topology::declare(&setup, &declarations)?;
         let _ = setup.close();
 
         let dispatcher = Arc::new(self.dispatcher);
@@ -100,10 +141,18 @@ impl<D: Dispatch> ServerBuilder<D> {
             workers: self.workers,
             in_flight: AtomicUsize::new(0),
         });
+        let readiness = Arc::new(Readiness {
+            consuming: Mutex::new(vec![0; self.workers]),
+            changed: Condvar::new(),
+        });
         let shared = Arc::new(WorkerShared {
             address: address.clone(),
             methods,
+            queues,
+            declarations,
             load: Arc::clone(&load),
+            readiness: Arc::clone(&readiness),
+            link: Arc::clone(fabric.link()),
         });
         let (stop_tx, stop_rx) = bounded::<()>(0);
         // Built first so that an early return stops the workers already started.
@@ -112,20 +161,27 @@ impl<D: Dispatch> ServerBuilder<D> {
             stop: Mutex::new(Some(stop_tx)),
             workers: Mutex::new(Vec::with_capacity(self.workers)),
             load: Arc::clone(&load),
+            readiness,
             fabric: fabric.clone(),
         };
         for index in 0..self.workers {
             let (ready_tx, ready_rx) = bounded(1);
             let worker = Worker {
-                channel: fabric.open_channel()?,
+                index,
                 dispatcher: Arc::clone(&dispatcher),
                 shared: Arc::clone(&shared),
                 prefetch: self.prefetch,
-                stop: stop_rx.clone(),
             };
+            let stop = stop_rx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("fabric-worker-{index}"))
-                .spawn(move || worker.run(ready_tx))
+                .spawn(move || {
+                    let what = format!("worker {index} of {}", worker.shared.address);
+                    let link = Arc::clone(&worker.shared.link);
+                    run_sessions(&link, &what, &stop, ready_tx, |session| {
+                        worker.session(session, &stop)
+                    })
+                })
                 .map_err(|e| Error::Broker {
                     operation: "start a worker thread".to_owned(),
                     reason: e.to_string(),
@@ -145,6 +201,10 @@ impl<D: Dispatch> ServerBuilder<D> {
 }
 
 /// A running server. Dropping it shuts it down gracefully, as [`shutdown`](Self::shutdown).
+///
+/// It survives the loss of its connection: its workers consume again once the fabric has
+/// reconnected (see [`is_serving`](Self::is_serving) and
+/// [`wait_serving`](Self::wait_serving)).
 #[derive(Debug)]
 pub struct Server {
     address: ServiceAddress,
@@ -152,6 +212,7 @@ pub struct Server {
     stop: Mutex<Option<Sender<()>>>,
     workers: Mutex<Vec<JoinHandle<Result<()>>>>,
     load: Arc<ServerLoad>,
+    readiness: Arc<Readiness>,
     /// Keeps the connection open while the workers use it.
     fabric: Fabric,
 }
@@ -162,8 +223,9 @@ impl Server {
         &self.address
     }
 
-    /// Blocks until the server stops: after [`shutdown`](Self::shutdown) from another thread,
-    /// or when its connection is lost (then the error says why).
+    /// Blocks until the server stops: after [`shutdown`](Self::shutdown) from another thread
+    /// (then `Ok`), or when its fabric is closed (then [`Error::Closed`]). A lost connection
+    /// does not end it: the server resumes once the fabric reconnects.
     pub fn wait(&self) -> Result<()> {
         let workers = std::mem::take(&mut *self.workers.lock());
         let mut outcome = Ok(());
@@ -188,6 +250,56 @@ impl Server {
     /// Calls being run right now.
     pub fn calls_in_flight(&self) -> usize {
         self.load.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether every worker consumes on the fabric's current connection: `false` while the
+    /// connection is down and until the workers have declared the queues again and consume
+    /// after a reconnection, and after [`shutdown`](Self::shutdown).
+    pub fn is_serving(&self) -> bool {
+        self.readiness.all_on(self.fabric.link().generation()) && self.is_connected()
+    }
+
+    /// Blocks until [`is_serving`](Self::is_serving), for at most `timeout`; returns whether
+    /// it is. After a reconnection, calls sent before it is true may fail with
+    /// [`Error::NoSuchService`] (the queues are not declared again yet).
+    ///
+    /// ```no_run
+    /// # fn demo(fabric: &fabric_core::Fabric, server: &fabric_core::Server) -> fabric_core::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// fabric.wait_connected(Duration::from_secs(60))?;
+    /// assert!(server.wait_serving(Duration::from_secs(10)), "the workers did not resume");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait_serving(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let link = self.fabric.link();
+        // Checked under the readiness lock, so a worker's change is never missed.
+        let mut consuming = self.readiness.consuming.lock();
+        loop {
+            let generation = link.generation();
+            if consuming.iter().all(|g| *g == generation) && self.is_connected() {
+                return true;
+            }
+            if link.state() == ConnectionState::Closed
+                || self
+                    .readiness
+                    .changed
+                    .wait_until(&mut consuming, deadline)
+                    .timed_out()
+            {
+                let generation = link.generation();
+                return consuming.iter().all(|g| *g == generation) && self.is_connected();
+            }
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        matches!(
+            self.fabric.link().state(),
+            ConnectionState::Connected { .. } | ConnectionState::Blocked { .. }
+        )
     }
 }
 
@@ -227,79 +339,136 @@ fn server_topology(address: &ServiceAddress, methods: &[&str]) -> Vec<Declaratio
     declarations
 }
 
+/// Which workers consume, and on which connection: one generation per worker, 0 when it
+/// does not consume. Changes are signalled on `changed`.
+#[derive(Debug)]
+struct Readiness {
+    consuming: Mutex<Vec<u64>>,
+    changed: Condvar,
+}
+
+impl Readiness {
+    fn set(&self, worker: usize, generation: u64) {
+        self.consuming.lock()[worker] = generation;
+        self.changed.notify_all();
+    }
+
+    fn all_on(&self, generation: u64) -> bool {
+        self.consuming.lock().iter().all(|g| *g == generation)
+    }
+}
+
+/// Marks a worker as consuming on a generation while it lives.
+struct Consuming<'a> {
+    readiness: &'a Readiness,
+    worker: usize,
+}
+
+impl Drop for Consuming<'_> {
+    fn drop(&mut self) {
+        self.readiness.set(self.worker, 0);
+    }
+}
+
 /// What all workers of a server share.
 struct WorkerShared {
     address: ServiceAddress,
     /// Method names, `health_check` last; a consumer's index is its method's index.
     methods: Vec<&'static str>,
+    /// The method queues, in the same order.
+    queues: Vec<String>,
+    /// What `serve` declared, declared again by each worker after a reconnection.
+    declarations: Vec<Declaration>,
     load: Arc<ServerLoad>,
+    readiness: Arc<Readiness>,
+    link: Arc<Link>,
 }
 
 struct Worker<D> {
-    channel: Channel,
+    index: usize,
     dispatcher: Arc<D>,
     shared: Arc<WorkerShared>,
     prefetch: u16,
-    stop: Receiver<()>,
 }
 
 impl<D: Dispatch> Worker<D> {
-    fn run(self, ready: Sender<Result<()>>) -> Result<()> {
-        let consumers = match self.consume() {
-            Ok(consumers) => {
-                let _ = ready.send(Ok(()));
-                consumers
-            }
-            Err(e) => {
-                let _ = ready.send(Err(e.clone()));
-                return Err(e);
-            }
-        };
-        let outcome = self.serve(&consumers);
-        let drained = self.drain(&consumers);
-        drop(consumers);
-        let _ = self.channel.close();
-        outcome.and(drained)
-    }
-
-    fn consume(&self) -> Result<Vec<Consumer<'_>>> {
+    /// One session: consumes every method queue on the session's channel until told to stop
+    /// (`Ok`, after draining) or the channel fails (`Err`, and `run_sessions` starts over).
+    fn session(&self, session: &mut Session<'_>, stop: &Receiver<()>) -> Result<()> {
+        let channel = session.channel;
+        // The generation the channel most likely belongs to: if the link has already moved
+        // on, the channel is dead and this session ends at its first use.
+        let generation = self.shared.link.generation();
+        if session.restart {
+            // Auto-delete: the exchange and queues went with the last connection (or broker).
+            topology::declare(channel, &self.shared.declarations)?;
+        }
         // Global: the limit covers the whole channel, not each of its consumers.
-        self.channel
+        channel
             .qos(0, self.prefetch, true)
             .map_err(|e| Error::broker("set the prefetch", e))?;
-        self.shared
-            .methods
-            .iter()
-            .map(|method| {
-                let queue = self.shared.address.method_queue(method);
-                self.channel
-                    .basic_consume(queue.as_str(), ConsumerOptions::default())
-                    .map_err(|e| Error::broker(format!("consume {queue}"), e))
-            })
-            .collect()
+        let consumers = self.consume(channel)?;
+        // Marked before `ready`, so a server is serving as soon as `serve` returns.
+        self.shared.readiness.set(self.index, generation);
+        let _consuming = Consuming {
+            readiness: &self.shared.readiness,
+            worker: self.index,
+        };
+        session.ready();
+        let outcome = self.serve(channel, &consumers, stop);
+        if let Err(e) = &outcome {
+            log::warn!(
+                "fabric: worker {} of {} stops consuming: {e}",
+                self.index,
+                self.shared.address
+            );
+        }
+        self.drain(channel, &consumers);
+        outcome
     }
 
-    /// Takes calls until told to stop.
-    fn serve(&self, consumers: &[Consumer<'_>]) -> Result<()> {
+    /// Consumes every method queue. On failure the consumers already made are cancelled
+    /// (not merely dropped: the channel may still live).
+    fn consume<'c>(&self, channel: &'c Channel) -> Result<Vec<Consumer<'c>>> {
+        let mut consumers = Vec::with_capacity(self.shared.queues.len());
+        for queue in &self.shared.queues {
+            match channel.basic_consume(queue.as_str(), ConsumerOptions::default()) {
+                Ok(consumer) => consumers.push(consumer),
+                Err(e) => {
+                    self.drain(channel, &consumers);
+                    return Err(Error::broker(format!("consume {queue}"), e));
+                }
+            }
+        }
+        Ok(consumers)
+    }
+
+    /// Takes calls until told to stop (`Ok`) or a consumer or the channel fails (`Err`).
+    fn serve(
+        &self,
+        channel: &Channel,
+        consumers: &[Consumer<'_>],
+        stop: &Receiver<()>,
+    ) -> Result<()> {
         let mut select = Select::new();
         for consumer in consumers {
             select.recv(consumer.receiver());
         }
-        let stop_index = select.recv(&self.stop);
+        let stop_index = select.recv(stop);
         loop {
             let operation = select.select();
             let index = operation.index();
             if index == stop_index {
-                let _ = operation.recv(&self.stop);
+                let _ = operation.recv(stop);
                 return Ok(());
             }
             match operation.recv(consumers[index].receiver()) {
                 Ok(ConsumerMessage::Delivery(delivery)) => {
-                    self.answer(self.shared.methods[index], delivery)?
+                    self.answer(channel, index, delivery)?;
                 }
                 Ok(ConsumerMessage::ServerCancelled) => {
                     return Err(Error::Broker {
-                        operation: format!("consume {}", self.shared.methods[index]),
+                        operation: format!("consume {}", self.shared.queues[index]),
                         reason: "the broker cancelled the consumer (was the queue deleted?)"
                             .to_owned(),
                     })
@@ -309,86 +478,129 @@ impl<D: Dispatch> Worker<D> {
                         reason: format!("{other:?}"),
                     })
                 }
-                Err(_) => return Err(Error::Closed),
+                Err(_) => {
+                    return Err(Error::ConnectionLost {
+                        reason: "the consumer's stream ended".to_owned(),
+                    })
+                }
             }
         }
     }
 
     /// Cancels every consumer and answers the calls the broker had already sent, so none is
     /// left unanswered; then nothing more can arrive and the consumers can be dropped.
-    fn drain(&self, consumers: &[Consumer<'_>]) -> Result<()> {
-        let mut outcome = Ok(());
+    ///
+    /// A consumer whose cancel fails is on a dead channel or connection: its calls cannot be
+    /// acked any more and the broker gives them to another consumer, so they are not run
+    /// here (that would run them twice), and dropping it is safe (no I/O thread sends to it).
+    fn drain(&self, channel: &Channel, consumers: &[Consumer<'_>]) {
+        let mut failed = false;
         for (index, consumer) in consumers.iter().enumerate() {
-            if let Err(e) = consumer.cancel() {
-                outcome = Err(Error::broker("cancel a consumer", e));
+            if failed || consumer.cancel().is_err() {
+                failed = true;
                 continue;
             }
             for message in consumer.receiver().iter() {
                 match message {
-                    ConsumerMessage::Delivery(delivery) => {
-                        if let Err(e) = self.answer(self.shared.methods[index], delivery) {
-                            outcome = Err(e);
+                    ConsumerMessage::Delivery(delivery) if !failed => {
+                        if let Err(e) = self.answer(channel, index, delivery) {
+                            log::warn!(
+                                "fabric: worker {} of {} could not finish a call: {e}",
+                                self.index,
+                                self.shared.address
+                            );
+                            failed = true;
                         }
                     }
+                    ConsumerMessage::Delivery(_) => {}
                     _ => break,
                 }
             }
         }
-        outcome
     }
 
-    /// Runs one call, publishes its reply, then acks it.
-    fn answer(&self, method: &str, delivery: Delivery) -> Result<()> {
+    /// Runs one call, publishes its reply, then acks it. `Err` only when the reply or the ack
+    /// could not be sent (the channel or connection died): the call is then not acked, and
+    /// the broker redelivers it.
+    fn answer(&self, channel: &Channel, index: usize, delivery: Delivery) -> Result<()> {
+        let queue = &self.shared.queues[index];
         let properties = &delivery.properties;
-        self.shared.load.in_flight.fetch_add(1, Ordering::Relaxed);
-        let (kind, content_type, body) =
-            self.execute(method, properties.content_type().as_deref(), &delivery.body);
-        self.shared.load.in_flight.fetch_sub(1, Ordering::Relaxed);
-        match properties.reply_to() {
-            Some(reply_to) => {
-                let reply = Publish::with_properties(
-                    &body,
-                    reply_to.as_str(),
-                    protocol::reply_properties(
-                        properties.correlation_id().clone(),
-                        kind,
-                        content_type,
-                    ),
+        let correlation_id = properties.correlation_id().clone();
+        let Some(reply_to) = properties.reply_to().as_deref() else {
+            log::warn!(
+                "fabric: {queue} got a message without reply_to (correlation id \
+                 {correlation_id:?}, type {:?}); not run, as nobody could get its outcome; \
+                 dropped",
+                properties.type_()
+            );
+            return ack(channel, queue, correlation_id, delivery);
+        };
+        let (kind, content_type, body) = match properties.type_().as_deref() {
+            Some(kind) if kind != protocol::TYPE_CALL => {
+                log::warn!(
+                    "fabric: {queue} got a message of type {kind:?} (correlation id \
+                     {correlation_id:?}); not a call, not run"
                 );
-                self.channel
-                    .basic_publish("", reply)
-                    .map_err(|e| Error::broker("publish a reply", e))?;
+                error_reply(
+                    error_kind::BAD_REQUEST,
+                    format!("a message of type {kind:?} is not a call (type \"call\")"),
+                )
             }
-            None => log::warn!(
-                "fabric: {}::{method} got a call without reply_to; ran it, nobody to answer",
-                self.shared.address
-            ),
+            _ => self.run_call(index, &delivery),
+        };
+        let reply = Publish::with_properties(
+            &body,
+            reply_to,
+            protocol::reply_properties(correlation_id.clone(), kind, content_type),
+        );
+        if let Err(e) = channel.basic_publish("", reply) {
+            let error = Error::broker("publish a reply", e);
+            log::warn!(
+                "fabric: the reply to {queue} call {correlation_id:?} was not sent ({error}); \
+                 the call is not acked, so the broker will deliver it again"
+            );
+            return Err(error);
         }
-        delivery
-            .ack(&self.channel)
-            .map_err(|e| Error::broker("ack a call", e))
+        ack(channel, queue, correlation_id, delivery)
+    }
+
+    /// Runs one call with its [`CallContext`] current: (reply type, content type, body).
+    fn run_call(&self, index: usize, delivery: &Delivery) -> (&'static str, &'static str, Vec<u8>) {
+        let method = self.shared.methods[index];
+        let properties = &delivery.properties;
+        let content_type = properties.content_type().as_deref();
+        let Some(codec) = Codec::from_content_type(content_type) else {
+            return error_reply(
+                error_kind::BAD_REQUEST,
+                format!(
+                    "content type {content_type:?} is not one fabric reads (application/json or {})",
+                    crate::BINCODE_CONTENT_TYPE
+                ),
+            );
+        };
+        let context = CallContext {
+            method: method.to_owned(),
+            queue: self.shared.queues[index].clone(),
+            correlation_id: properties.correlation_id().clone(),
+            reply_to: properties.reply_to().clone(),
+            redelivered: delivery.redelivered,
+            codec,
+        };
+        self.shared.load.in_flight.fetch_add(1, Ordering::Relaxed);
+        // Restores the previous context when dropped, also if `execute` unwinds.
+        let _call = CurrentCall::enter(context);
+        let reply = self.execute(method, codec, &delivery.body);
+        self.shared.load.in_flight.fetch_sub(1, Ordering::Relaxed);
+        reply
     }
 
     /// Decodes, runs and encodes one call: (reply type, content type, body).
     fn execute(
         &self,
         method: &str,
-        content_type: Option<&str>,
+        codec: Codec,
         body: &[u8],
     ) -> (&'static str, &'static str, Vec<u8>) {
-        let error = |kind: &str, message: String| {
-            (
-                protocol::TYPE_ERROR,
-                JSON_CONTENT_TYPE,
-                protocol::encode_error(kind, &message),
-            )
-        };
-        let Some(codec) = Codec::from_content_type(content_type) else {
-            return error(
-                error_kind::BAD_REQUEST,
-                format!("content type {content_type:?} is not one fabric reads (application/json or {})", crate::BINCODE_CONTENT_TYPE),
-            );
-        };
         let outcome = if method == protocol::HEALTH_CHECK {
             Ok(codec.encode(&true, "the health check"))
         } else {
@@ -398,15 +610,17 @@ impl<D: Dispatch> Worker<D> {
         };
         match outcome {
             Ok(Ok(result)) => (protocol::TYPE_RESULT, codec.content_type(), result),
-            Ok(Err(Error::UnknownMethod { .. })) => error(
+            Ok(Err(Error::UnknownMethod { .. })) => error_reply(
                 error_kind::UNKNOWN_METHOD,
                 format!("{} has no method `{method}`", D::SERVICE),
             ),
-            Ok(Err(Error::Codec { context, reason })) if context.starts_with("decode") => error(
-                error_kind::BAD_REQUEST,
-                format!("cannot {context}: {reason}"),
-            ),
-            Ok(Err(e)) => error(error_kind::INTERNAL, e.to_string()),
+            Ok(Err(Error::Codec { context, reason })) if context.starts_with("decode") => {
+                error_reply(
+                    error_kind::BAD_REQUEST,
+                    format!("cannot {context}: {reason}"),
+                )
+            }
+            Ok(Err(e)) => error_reply(error_kind::INTERNAL, e.to_string()),
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -414,11 +628,38 @@ impl<D: Dispatch> Worker<D> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
                 log::error!("fabric: {}::{method} panicked: {message}", D::SERVICE);
-                error(
+                error_reply(
                     error_kind::PANIC,
                     format!("the handler panicked: {message}"),
                 )
             }
         }
     }
+}
+
+/// Acks a call; a failure means the channel or connection died, and the broker will deliver
+/// the call again.
+fn ack(
+    channel: &Channel,
+    queue: &str,
+    correlation_id: Option<String>,
+    delivery: Delivery,
+) -> Result<()> {
+    delivery.ack(channel).map_err(|e| {
+        let error = Error::broker("ack a call", e);
+        log::warn!(
+            "fabric: the ack of {queue} call {correlation_id:?} failed ({error}); the broker \
+             will deliver it again"
+        );
+        error
+    })
+}
+
+/// An error reply: (type, content type, body), always JSON as amqp-fabric writes them.
+fn error_reply(kind: &str, message: String) -> (&'static str, &'static str, Vec<u8>) {
+    (
+        protocol::TYPE_ERROR,
+        JSON_CONTENT_TYPE,
+        protocol::encode_error(kind, &message),
+    )
 }
