@@ -502,8 +502,9 @@ pub(crate) struct Session<'a> {
     /// The channel this session owns.
     pub channel: &'a Channel,
     /// `false` on the first run, `true` on every run after a failure.
-    #[allow(dead_code)] // read by the server workers, which redeclare on restart
     pub restart: bool,
+    /// The generation of the connection the channel is on.
+    pub generation: u64,
     ready: Option<Sender<Result<()>>>,
 }
 
@@ -546,11 +547,22 @@ where
             Err(e) => {
                 // Reconnecting: wait for the next connection; a thread being started waits
                 // no longer than a connection attempt may take, then reports why it failed.
-                let deadline = ready
-                    .is_some()
-                    .then(|| Instant::now() + link.connect_timeout);
+                // On a connection that is up (out of channel ids), back off and try again.
+                let channel_only = ready.is_none() && link.is_up(tried_on);
+                let deadline = if channel_only {
+                    failures += 1;
+                    Some(Instant::now() + link.backoff.delay(failures))
+                } else {
+                    ready
+                        .is_some()
+                        .then(|| Instant::now() + link.connect_timeout)
+                };
                 match link.wait_newer(tried_on, Some(stop), deadline) {
                     Ok(_) => continue,
+                    Err(Unavailable::TimedOut(_)) if channel_only => {
+                        log::warn!("fabric: {what} cannot open a channel: {e}; trying again");
+                        continue;
+                    }
                     Err(Unavailable::Closed) => {
                         if let Some(ready) = ready.take() {
                             let _ = ready.send(Err(Error::Closed));
@@ -571,6 +583,7 @@ where
         let mut session = Session {
             channel: &channel,
             restart,
+            generation,
             ready: ready.take(),
         };
         let outcome = body(&mut session);

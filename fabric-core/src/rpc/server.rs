@@ -396,9 +396,7 @@ impl<D: Dispatch> Worker<D> {
     /// (`Ok`, after draining) or the channel fails (`Err`, and `run_sessions` starts over).
     fn session(&self, session: &mut Session<'_>, stop: &Receiver<()>) -> Result<()> {
         let channel = session.channel;
-        // The generation the channel most likely belongs to: if the link has already moved
-        // on, the channel is dead and this session ends at its first use.
-        let generation = self.shared.link.generation();
+        let generation = session.generation;
         if session.restart {
             // Auto-delete: the exchange and queues went with the last connection (or broker).
             topology::declare(channel, &self.shared.declarations)?;
