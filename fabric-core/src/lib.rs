@@ -65,6 +65,17 @@
 //! the server takes it, runs the method on its own thread, publishes the result to the reply
 //! queue and acks. The client's reply thread matches the correlation id and wakes the caller.
 //! See `docs/ARCHITECTURE.md` in the repository for the threads and channels.
+//!
+//! ## When the broker goes away
+//!
+//! A [`Fabric`] reconnects by itself, with backoff, over every URL of its configuration
+//! ([`FabricConfig::fallback_url`]); servers, the reply queue, subscriptions, keep-alives and
+//! the log shipper resume on the new connection, and every handle stays valid. A call in
+//! flight when the connection breaks fails with [`Error::CallInterrupted`] (it may or may not
+//! have run); a call made while the broker is unreachable waits up to its timeout, then fails
+//! with [`Error::Unavailable`] (nothing was sent). Methods marked `#[fabric(idempotent)]` are
+//! retried under a [`RetryPolicy`]; nothing else is sent twice. [`ConnectionState`] tells
+//! where the connection stands.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
