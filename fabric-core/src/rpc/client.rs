@@ -258,10 +258,15 @@ impl RpcClient {
     }
 
     /// The broker had no queue for the call: tell a missing service from a missing method by
-    /// whether the service's `health_check` queue exists (every server has one).
+    /// whether the service's `health_check` queue exists (every server has one). A method
+    /// queue that exists by now was being declared when the call came back (a server
+    /// starting, or declaring again after a reconnection): the service was not there yet.
     fn unroutable(&self, method: &str) -> Error {
-        let health_queue = self.address.method_queue(protocol::HEALTH_CHECK);
-        if self.fabric.queue_exists(&health_queue).unwrap_or(false) {
+        let exists = |method: &str| {
+            let queue = self.address.method_queue(method);
+            self.fabric.queue_exists(&queue).unwrap_or(false)
+        };
+        if exists(protocol::HEALTH_CHECK) && !exists(method) {
             Error::UnknownMethod {
                 service: self.address.fqn(),
                 method: method.to_owned(),
