@@ -47,53 +47,6 @@ fn connect(config: FabricConfig) -> Fabric {
     Fabric::connect(config).expect("connect to the private broker")
 }
 
-/// `rabbitmqctl ARGS` on the private node. Its cookie is in its own `HOME`, and passed on the
-/// command line: the packaged `rabbitmqctl` runs as the `rabbitmq` user, with that user's.
-fn ctl(broker: &PrivateBroker, args: &[&str]) -> String {
-    let cookie_file = broker.dir().join("home").join(".erlang.cookie");
-    let cookie = std::fs::read_to_string(&cookie_file)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", cookie_file.display()));
-    let output = std::process::Command::new("rabbitmqctl")
-        .arg("-n")
-        .arg(broker.node_name())
-        .arg("--erlang-cookie")
-        .arg(cookie.trim())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run rabbitmqctl {args:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Closes the connection of participant `fqn` on the private node, as an operator would.
-fn close_connection_of(broker: &PrivateBroker, fqn: &str) {
-    let connections = ctl(
-        broker,
-        &[
-            "list_connections",
-            "-q",
-            "--no-table-headers",
-            "pid",
-            "client_properties",
-        ],
-    );
-    let wanted = format!("fabric {fqn}\"");
-    let pid = connections
-        .lines()
-        .find(|line| line.contains(&wanted))
-        .and_then(|line| line.split('\t').next())
-        .unwrap_or_else(|| panic!("no connection of {fqn} in:\n{connections}"))
-        .to_owned();
-    ctl(
-        broker,
-        &["close_connection", &pid, "fault injected by a test"],
-    );
-}
-
 /// The generation of every connection `fabric` makes from now on, as it happens.
 fn connections_of(fabric: &Fabric) -> Receiver<u64> {
     let (sender, generations) = mpsc::channel();
@@ -272,7 +225,7 @@ fn a_killed_broker_fails_pending_receipts_and_subscriptions_resume_on_the_same_h
 
     // A receipt the broker cannot confirm: with its memory alarm on, it stops reading from
     // publishing connections.
-    ctl(&broker, &["set_vm_memory_high_watermark", "0"]);
+    broker.rabbitmqctl(&["set_vm_memory_high_watermark", "0"]);
     let pending = publisher.publish_data(b"unconfirmed", &reading).unwrap();
     let pending = std::thread::spawn(move || {
         let outcome = pending.wait();
@@ -389,7 +342,7 @@ fn a_killed_broker_fails_pending_receipts_and_subscriptions_resume_on_the_same_h
     );
     drop(readings);
     drop(orders);
-    let _ = ctl(&broker, &["delete_queue", &format!("{domain}.orders")]);
+    let _ = broker.rabbitmqctl(&["delete_queue", &format!("{domain}.orders")]);
 }
 
 #[test]
@@ -550,7 +503,7 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
     // The subscriber's connection is closed and held closed while 50 events go out.
     let gate = Gate::hold(&subscriber);
     let away = Instant::now();
-    close_connection_of(&broker, &subscriber.address().fqn());
+    broker.close_connection_of(&subscriber.address().fqn());
     gate.await_held();
     for n in 0..50 {
         publisher
@@ -559,16 +512,13 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
             .wait()
             .unwrap();
     }
-    let queued = ctl(
-        &broker,
-        &[
-            "list_queues",
-            "-q",
-            "--no-table-headers",
-            "name",
-            "messages",
-        ],
-    );
+    let queued = broker.rabbitmqctl(&[
+        "list_queues",
+        "-q",
+        "--no-table-headers",
+        "name",
+        "messages",
+    ]);
     let depth = queued
         .lines()
         .find_map(|line| line.strip_prefix(&format!("{domain}.stock\t")))
@@ -598,7 +548,7 @@ fn a_durable_queue_keeps_what_was_published_while_its_subscriber_was_away() {
          {twice} twice, {redelivered} marked redelivered"
     );
     drop(orders);
-    let _ = ctl(&broker, &["delete_queue", &format!("{domain}.stock")]);
+    let _ = broker.rabbitmqctl(&["delete_queue", &format!("{domain}.stock")]);
 }
 
 /// Logs one record through `logger`, as the `log` macros would.

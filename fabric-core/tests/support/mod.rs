@@ -39,7 +39,14 @@ pub fn connect(domain: &str, service_type: &str, service_id: &str) -> Fabric {
 
 /// The output of `rabbitmqctl ARGS`, for checks of what exists on the broker.
 pub fn rabbitmqctl(args: &[&str]) -> String {
+    rabbitmqctl_on(&[], args)
+}
+
+/// The output of `rabbitmqctl NODE_ARGS ARGS`: `node_args` picks another node (see
+/// `PrivateBroker::rabbitmqctl`).
+pub fn rabbitmqctl_on(node_args: &[&str], args: &[&str]) -> String {
     let output = std::process::Command::new("rabbitmqctl")
+        .args(node_args)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run rabbitmqctl {args:?}: {e}"));
@@ -54,7 +61,12 @@ pub fn rabbitmqctl(args: &[&str]) -> String {
 /// The broker's id of the connection of the participant `fqn` (fabric names its connections
 /// after the participant), for `rabbitmqctl close_connection`.
 pub fn connection_of(fqn: &str) -> String {
-    let connections = rabbitmqctl(&[
+    connection_in(rabbitmqctl, fqn)
+}
+
+/// The id of `fqn`'s connection in what `ctl` lists.
+pub fn connection_in(ctl: impl Fn(&[&str]) -> String, fqn: &str) -> String {
+    let connections = ctl(&[
         "list_connections",
         "-q",
         "--no-table-headers",

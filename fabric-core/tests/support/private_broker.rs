@@ -75,6 +75,24 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
+    /// `rabbitmqctl ARGS` on this node. Its cookie is in its own `HOME`, and passed on the
+    /// command line: the packaged `rabbitmqctl` runs as the `rabbitmq` user, with that user's.
+    pub fn rabbitmqctl(&self, args: &[&str]) -> String {
+        let cookie_file = self.dir().join("home").join(".erlang.cookie");
+        let cookie = std::fs::read_to_string(&cookie_file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", cookie_file.display()));
+        super::rabbitmqctl_on(
+            &["-n", self.node_name(), "--erlang-cookie", cookie.trim()],
+            args,
+        )
+    }
+
+    /// Closes the connection of participant `fqn` on this node, as an operator would.
+    pub fn close_connection_of(&self, fqn: &str) {
+        let pid = super::connection_in(|args| self.rabbitmqctl(args), fqn);
+        self.rabbitmqctl(&["close_connection", &pid, "fault injected by a test"]);
+    }
+
     /// Starts a fresh node and waits until it accepts AMQP connections.
     pub fn start() -> PrivateBroker {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
