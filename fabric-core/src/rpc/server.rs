@@ -154,11 +154,10 @@ impl<D: Dispatch> ServerBuilder<D> {
             readiness: Arc::clone(&readiness),
             link: Arc::clone(fabric.link()),
         });
-        let (stop_tx, stop_rx) = bounded::<()>(0);
         // Built first so that an early return stops the workers already started.
         let server = Server {
             address: address.clone(),
-            stop: Mutex::new(Some(stop_tx)),
+            stop: Mutex::new(Vec::with_capacity(self.workers)),
             workers: Mutex::new(Vec::with_capacity(self.workers)),
             load: Arc::clone(&load),
             readiness,
@@ -172,7 +171,10 @@ impl<D: Dispatch> ServerBuilder<D> {
                 shared: Arc::clone(&shared),
                 prefetch: self.prefetch,
             };
-            let stop = stop_rx.clone();
+            // A stop channel per worker: a worker waits on it with every call, and a
+            // channel shared by all workers would make them contend for its waker list.
+            let (stop_tx, stop) = bounded::<()>(0);
+            server.stop.lock().push(stop_tx);
             let handle = std::thread::Builder::new()
                 .name(format!("fabric-worker-{index}"))
                 .spawn(move || {
@@ -208,8 +210,8 @@ impl<D: Dispatch> ServerBuilder<D> {
 #[derive(Debug)]
 pub struct Server {
     address: ServiceAddress,
-    /// Dropping the sender tells every worker to stop.
-    stop: Mutex<Option<Sender<()>>>,
+    /// One per worker; dropping them tells the workers to stop.
+    stop: Mutex<Vec<Sender<()>>>,
     workers: Mutex<Vec<JoinHandle<Result<()>>>>,
     load: Arc<ServerLoad>,
     readiness: Arc<Readiness>,
@@ -241,7 +243,7 @@ impl Server {
     /// Stops taking calls, finishes and answers the calls in hand, then closes the workers'
     /// channels. Calls still queued go to the other instances of the clique, if any.
     pub fn shutdown(&self) -> Result<()> {
-        self.stop.lock().take();
+        self.stop.lock().clear();
         let outcome = self.wait();
         self.fabric.unregister_server(&self.load);
         outcome
