@@ -9,10 +9,11 @@
 //! Replies are read by the callers too (leader and followers). The reply thread owns the
 //! consuming channel and its consumer (which borrows it) but reads nothing while it runs. Of
 //! the callers waiting, one leads: it reads the consumer's receiver and hands each reply to
-//! its caller's one-shot channel by correlation id (`pending`); the others sleep on their own
-//! channel. When the leader's own reply comes it leaves and passes a token to a follower. A
-//! sequential caller so gets its reply straight from amiquip's I/O thread, and under load a
-//! reply wakes one thread, the one it answers, while the leader keeps reading.
+//! its caller's channel by correlation id (`pending`); the others sleep on their own channel
+//! and nothing else, so no two callers wait on one channel. When the leader's own reply comes
+//! it leaves and wakes a follower to lead on ([`Readers`]). A sequential caller so gets its
+//! reply straight from amiquip's I/O thread, and under load a reply wakes one thread, the one
+//! it answers, while the leader keeps reading.
 //!
 //! Everything that lives and dies with one connection (the reply queue, which is exclusive,
 //! both channels, the consumer, the pending calls) is one [`ReplySession`]. The reply thread
@@ -26,6 +27,7 @@
 //! [`Outcome::Interrupted`]; the reply thread starts a new session after it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +83,7 @@ impl End {
 /// Calls waiting for their reply, by correlation id, and whether replies can still come.
 #[derive(Default)]
 struct Pending {
-    waiting: HashMap<String, Sender<Outcome>>,
+    waiting: HashMap<String, Arc<Mailbox>>,
     /// Set when the session has ended: no reply can come any more. The first reason wins.
     ended: Option<End>,
 }
@@ -98,16 +100,17 @@ struct ReplySession {
     /// Where calls are published; `None` once the session has ended.
     publish: Mutex<Option<Channel>>,
     pending: Mutex<Pending>,
+    /// `pending.ended.is_some()`, readable without the lock on every reply.
+    ended: AtomicBool,
     consumer: Receiver<ConsumerMessage>,
     returns: Receiver<Return>,
-    /// Held by the one waiting caller that reads `consumer` and `returns` (the leader);
-    /// the others wait on their own channel only, so a reply wakes at most the thread that
-    /// reads it and the thread it answers.
-    leader: Mutex<()>,
-    /// A token passed on when the leader leaves, so that a waiting caller takes over.
-    vacancy: (Sender<()>, Receiver<()>),
-    /// Dropped when the session ends, which wakes the reply thread to start the next one.
+    /// Which waiting caller reads `consumer` and `returns`, and who waits meanwhile.
+    readers: Mutex<Readers>,
+    /// Dropped when the session ends, which wakes the reply thread to start the next one
+    /// and the leading caller.
     alive: Mutex<Option<Sender<()>>>,
+    /// Disconnected when the session ends.
+    ending: Receiver<()>,
 }
 
 impl ReplySession {
@@ -147,18 +150,20 @@ impl ReplySession {
             }
         };
         for (_, waiter) in pending.waiting.drain() {
-            let _ = waiter.send(end.outcome());
+            waiter.post_outcome(end.outcome());
         }
+        // After the outcomes: a leader that sees the flag finds its own.
+        self.ended.store(true, Ordering::Release);
         drop(pending);
         self.alive.lock().take();
     }
 
     fn is_ended(&self) -> bool {
-        self.pending.lock().ended.is_some()
+        self.ended.load(Ordering::Acquire)
     }
 
     /// Registers a call; `false` if the session has ended (nothing was registered).
-    fn register(&self, correlation_id: &str, reply: Sender<Outcome>) -> bool {
+    fn register(&self, correlation_id: &str, reply: Arc<Mailbox>) -> bool {
         let mut pending = self.pending.lock();
         if pending.ended.is_some() {
             return false;
@@ -183,64 +188,169 @@ impl ReplySession {
     }
 }
 
+/// A waiting caller's own slot, where its outcome, or the news that it leads now, is left.
+/// A mutex and condvar rather than a channel: a channel's receiver spins and yields before it
+/// sleeps, and with dozens of callers waiting those yields cost more than the sleep.
+#[derive(Default)]
+struct Mailbox {
+    letters: Mutex<Letters>,
+    posted: Condvar,
+}
+
+#[derive(Default)]
+struct Letters {
+    outcome: Option<Outcome>,
+    /// The leader left and chose this caller to read the replies next.
+    lead: bool,
+}
+
+/// What woke a waiting caller.
+enum Letter {
+    Outcome(Outcome),
+    Lead,
+}
+
+impl Mailbox {
+    fn post_outcome(&self, outcome: Outcome) {
+        self.letters.lock().outcome = Some(outcome);
+        self.posted.notify_one();
+    }
+
+    fn post_lead(&self) {
+        self.letters.lock().lead = true;
+        self.posted.notify_one();
+    }
+
+    /// The outcome if it has come.
+    fn take_outcome(&self) -> Option<Outcome> {
+        self.letters.lock().outcome.take()
+    }
+
+    /// Waits for a letter until `deadline` (`None`: for ever), the outcome before `Lead`.
+    fn wait(&self, deadline: Option<Instant>) -> Option<Letter> {
+        let mut letters = self.letters.lock();
+        loop {
+            if let Some(outcome) = letters.outcome.take() {
+                return Some(Letter::Outcome(outcome));
+            }
+            if std::mem::take(&mut letters.lead) {
+                return Some(Letter::Lead);
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.posted.wait_until(&mut letters, deadline).timed_out() {
+                        return letters.outcome.take().map(Letter::Outcome);
+                    }
+                }
+                None => self.posted.wait(&mut letters),
+            }
+        }
+    }
+}
+
+/// Who reads a session's replies. At most one waiting caller leads (reads them); the others
+/// wait on their own mailbox, listed here so that a leader whose reply has come can hand the
+/// reading over to one of them. Kept under one lock, so no caller waits unled.
+#[derive(Default)]
+struct Readers {
+    leading: bool,
+    /// The followers waiting.
+    idle: Vec<Arc<Mailbox>>,
+}
+
+impl Readers {
+    /// A caller starts waiting: it leads (`true`) if nobody does, else it follows.
+    fn join(&mut self, mailbox: &Arc<Mailbox>) -> bool {
+        if self.leading {
+            self.idle.push(Arc::clone(mailbox));
+            false
+        } else {
+            self.leading = true;
+            true
+        }
+    }
+
+    /// The leader stops reading: a follower, if any, leads on.
+    fn hand_over(&mut self) {
+        match self.idle.pop() {
+            Some(next) => next.post_lead(),
+            None => self.leading = false,
+        }
+    }
+
+    /// A follower stops waiting. `false` if it was chosen to lead meanwhile: it must then
+    /// hand the reading over itself.
+    fn leave(&mut self, mailbox: &Arc<Mailbox>) -> bool {
+        match self.idle.iter().position(|idle| Arc::ptr_eq(idle, mailbox)) {
+            Some(index) => {
+                self.idle.swap_remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// A call on its way: wait for its outcome, or drop it to forget the call.
 pub(crate) struct PendingReply {
     session: Arc<ReplySession>,
     correlation_id: String,
-    reply: Receiver<Outcome>,
+    mailbox: Arc<Mailbox>,
     deadline: Instant,
+    /// Set once the call has left `pending` (answered, ended or timed out).
+    settled: bool,
 }
 
 impl PendingReply {
     /// The outcome, or `None` when the deadline passed first.
-    pub(crate) fn wait(self) -> Option<Outcome> {
-        let session = &*self.session;
-        loop {
-            let finished = match session.leader.try_lock() {
-                Some(leadership) => {
-                    let finished = self.lead(session);
-                    drop(leadership);
-                    // Whoever waits next reads the replies: hand over (at most one token).
-                    let _ = session.vacancy.0.try_send(());
-                    finished
-                }
-                None => self.follow(session),
-            };
-            if let Some(outcome) = finished {
-                return outcome;
+    pub(crate) fn wait(mut self) -> Option<Outcome> {
+        let session = Arc::clone(&self.session);
+        let mut leading = session.readers.lock().join(&self.mailbox);
+        let outcome = loop {
+            if leading {
+                let outcome = self.lead(&session);
+                session.readers.lock().hand_over();
+                break outcome;
             }
-        }
+            let outcome = match self.mailbox.wait(Some(self.deadline)) {
+                Some(Letter::Lead) => {
+                    leading = true;
+                    continue;
+                }
+                Some(Letter::Outcome(outcome)) => Some(outcome),
+                None => self.timed_out(),
+            };
+            let mut readers = session.readers.lock();
+            if !readers.leave(&self.mailbox) {
+                readers.hand_over();
+            }
+            break outcome;
+        };
+        self.settled = true;
+        outcome
     }
 
     /// As the leader: reads replies for everyone until ours comes or our time is up.
-    fn lead(&self, session: &ReplySession) -> Option<Option<Outcome>> {
+    fn lead(&self, session: &ReplySession) -> Option<Outcome> {
         loop {
+            // Our reply may have come before we led, or been among those we just read.
+            if let Some(outcome) = self.mailbox.take_outcome() {
+                return Some(outcome);
+            }
+            // Once the session has ended, our outcome is in our mailbox.
+            if session.is_ended() {
+                return self.handed_over();
+            }
             select! {
-                recv(self.reply) -> outcome => return Some(outcome.ok()),
                 recv(session.consumer) -> message => session.take(message),
                 recv(session.returns) -> returned => match returned {
                     Ok(returned) => route_return(&session.pending, returned),
                     Err(_) => session.end(End::Interrupted("the call channel closed".to_owned())),
                 },
+                recv(session.ending) -> _ => {}
                 default(self.deadline.saturating_duration_since(Instant::now())) => {
-                    return Some(self.timed_out());
+                    return self.timed_out();
                 }
-            }
-            // Once the session has ended, our outcome is already in our own channel.
-            if session.is_ended() {
-                return Some(self.reply.try_recv().ok());
-            }
-        }
-    }
-
-    /// As a follower: waits for our outcome, or for the leader to leave (then `None`, to
-    /// try to lead).
-    fn follow(&self, session: &ReplySession) -> Option<Option<Outcome>> {
-        select! {
-            recv(self.reply) -> outcome => Some(outcome.ok()),
-            recv(session.vacancy.1) -> _ => None,
-            default(self.deadline.saturating_duration_since(Instant::now())) => {
-                Some(self.timed_out())
             }
         }
     }
@@ -255,19 +365,31 @@ impl PendingReply {
             .remove(&self.correlation_id);
         match removed {
             Some(_) => None,
-            None => self.reply.try_recv().ok(),
+            None => self.handed_over(),
+        }
+    }
+
+    /// The outcome of a call no longer in `pending`: whoever took it out posts it at once
+    /// (only the caller itself takes its call out without posting).
+    fn handed_over(&self) -> Option<Outcome> {
+        loop {
+            if let Some(Letter::Outcome(outcome)) = self.mailbox.wait(None) {
+                return Some(outcome);
+            }
         }
     }
 }
 
 impl Drop for PendingReply {
     fn drop(&mut self) {
-        // After an outcome the entry is gone already; this matters for abandoned calls.
-        self.session
-            .pending
-            .lock()
-            .waiting
-            .remove(&self.correlation_id);
+        // A call abandoned before its outcome: its late reply is dropped.
+        if !self.settled {
+            self.session
+                .pending
+                .lock()
+                .waiting
+                .remove(&self.correlation_id);
+        }
     }
 }
 
@@ -417,8 +539,8 @@ impl Caller {
             let session = self
                 .shared
                 .live_session(deadline, unusable.as_ref(), timeout)?;
-            let (reply_tx, reply_rx) = bounded(1);
-            if !session.register(&correlation_id, reply_tx) {
+            let mailbox = Arc::new(Mailbox::default());
+            if !session.register(&correlation_id, Arc::clone(&mailbox)) {
                 unusable = Some(session);
                 continue;
             }
@@ -426,8 +548,9 @@ impl Caller {
             let reply = PendingReply {
                 session: Arc::clone(&session),
                 correlation_id: correlation_id.clone(),
-                reply: reply_rx,
+                mailbox,
                 deadline,
+                settled: false,
             };
             // What is left of the timeout, after any wait for a session.
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -613,11 +736,12 @@ fn serve_session(
         reply_queue,
         publish: Mutex::new(Some(publish)),
         pending: Mutex::new(Pending::default()),
+        ended: AtomicBool::new(false),
         consumer: consumer.receiver().clone(),
         returns,
-        leader: Mutex::new(()),
-        vacancy: bounded(1),
+        readers: Mutex::new(Readers::default()),
         alive: Mutex::new(Some(alive_tx)),
+        ending: alive_rx.clone(),
     });
     let end = {
         let mut slot = shared.slot.lock();
@@ -749,7 +873,9 @@ fn route_return(pending: &Mutex<Pending>, returned: Return) {
 
 fn deliver(pending: &Mutex<Pending>, id: &str, outcome: Outcome) {
     // A call that timed out has left the map; its late reply is dropped here.
-    if let Some(waiter) = pending.lock().waiting.remove(id) {
-        let _ = waiter.send(outcome);
+    let waiter = pending.lock().waiting.remove(id);
+    if let Some(waiter) = waiter {
+        // Posted outside the lock: it may wake a thread.
+        waiter.post_outcome(outcome);
     }
 }
