@@ -1,9 +1,10 @@
 //! fabric against raw amiquip, in one run, on the same broker: prints a table of each figure
 //! with the ratio fabric / raw, and one JSON line per figure for scripts.
 //!
-//! Usage: `cargo run --release -p fabric-bench [-- --quick]`. Needs RabbitMQ on 127.0.0.1:5672
-//! (guest/guest). The machine's CPU is shared by the broker, the bench's clients and servers:
-//! read ratios, not absolute figures.
+//! Usage: `cargo run --release -p fabric-bench [-- --quick]`; `--only rpc|stream|memory` runs
+//! one group, `--client NAME` one client alone (see `profile_client`). Needs RabbitMQ on
+//! 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by the broker, the bench's
+//! clients and servers: read ratios, not absolute figures.
 
 mod memory;
 mod raw;
@@ -84,16 +85,9 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rpc|stream|memory` runs one group of figures.
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let side = args
-        .iter()
-        .position(|a| a == "--side")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
+    let only = arg_value(&args, "--only");
+    let side = arg_value(&args, "--side");
+    let side = side.as_deref();
     let runs = |group: &str| only.as_deref().is_none_or(|o| o == group);
     let sizes = if quick {
         Sizes {
@@ -125,6 +119,11 @@ fn main() {
     let client_fabric = Fabric::connect(FabricConfig::new(URL, &domain, "caller", "c1")).unwrap();
     let client = EchoClient::connect(&client_fabric, &domain, "echo", "e1").unwrap();
 
+    // `--client NAME` runs one client alone at 64 in flight, to profile it (perf, callgrind).
+    if let Some(name) = arg_value(&args, "--client") {
+        profile_client(&name, &client, &raw_queue);
+        return;
+    }
     let mut figures = Vec::new();
     let payloads: &[(&str, usize)] = if runs("rpc") {
         &[("16 B", 16), ("64 KiB", 64 * 1024)]
@@ -143,7 +142,7 @@ fn main() {
         let calls = sizes.sequential / factor;
         let rounds: Vec<(Vec<u64>, Vec<u64>)> = (0..sizes.rounds)
             .map(|_| {
-                let raw = raw::pipelined_calls(&raw_queue, &payload, calls, 1);
+                let raw = raw::pipelined_calls(&raw_queue, &payload, calls, 1).latencies;
                 (raw, sequential_fabric(&client, &payload, calls))
             })
             .collect();
@@ -168,17 +167,42 @@ fn main() {
             // Fewer calls where each waits for the one before: the time per figure evens out.
             let calls = sizes.throughput.min(1000 * depth) / factor;
             let (mut pipelined, mut threaded) = (Vec::new(), Vec::new());
+            let (mut pipelined_cpu, mut threaded_cpu) = (Vec::new(), Vec::new());
             for _ in 0..sizes.rounds {
-                let start = Instant::now();
-                raw::pipelined_calls(&raw_queue, &payload, calls, depth);
-                let raw_rate = calls as f64 / start.elapsed().as_secs_f64();
+                let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / calls as f64;
+                let before = process_cpu();
+                let raw_rate =
+                    raw::pipelined_calls(&raw_queue, &payload, calls, depth).calls_per_second();
+                let raw_cpu = per_call(process_cpu() - before);
+                let before = process_cpu();
                 pipelined.push((raw_rate, pipelined_fabric(&client, &payload, calls, depth)));
+                pipelined_cpu.push((raw_cpu, per_call(process_cpu() - before)));
+                let before = process_cpu();
                 threaded.push((raw_rate, threaded_fabric(&client, &payload, calls, depth)));
+                threaded_cpu.push((raw_cpu, per_call(process_cpu() - before)));
             }
             let name = format!("calls/s, {depth} in flight, {label}, fabric pipelined");
             figures.push(Figure::paired(name, "calls/s", true, pipelined));
             let name = format!("calls/s, {depth} in flight, {label}, fabric {depth} threads");
             figures.push(Figure::paired(name, "calls/s", true, threaded));
+            if depth == 64 {
+                // Both sides with a thread per call in flight. amiquip's `Channel` is not
+                // `Sync`, so raw threads each need a channel and a reply queue of their own.
+                let threads = (0..sizes.rounds)
+                    .map(|_| {
+                        let raw = raw::threaded_calls(&raw_queue, &payload, calls, depth);
+                        (raw, threaded_fabric(&client, &payload, calls, depth))
+                    })
+                    .collect();
+                let name = format!("calls/s, 64 in flight, {label}, 64 threads on both sides");
+                figures.push(Figure::paired(name, "calls/s", true, threads));
+                // The bench process's own CPU (client and server) per call: what the broker
+                // does not pay, and what a saturated machine takes from the broker.
+                let name = format!("CPU per call, 64 in flight, {label}, fabric pipelined");
+                figures.push(Figure::paired(name, "µs", false, pipelined_cpu));
+                let name = format!("CPU per call, 64 in flight, {label}, fabric 64 threads");
+                figures.push(Figure::paired(name, "µs", false, threaded_cpu));
+            }
         }
     }
     drop(client);
@@ -224,6 +248,31 @@ fn main() {
         figures.push(Figure::paired(name, "MiB peak RSS", false, pair));
     }
     print_table(&figures, quick);
+}
+
+/// The value after `flag` on the command line.
+fn arg_value(args: &[String], flag: &str) -> Option<String> {
+    let index = args.iter().position(|a| a == flag)?;
+    args.get(index + 1).cloned()
+}
+
+/// 30,000 calls of 16 B at 64 in flight from one client alone, `raw`, `raw-threads`,
+/// `fabric-pipelined` or `fabric-threads`; prints calls/s and the process's CPU per call.
+fn profile_client(name: &str, client: &EchoClient, raw_queue: &str) {
+    const CALLS: usize = 30_000;
+    let payload = [1u8; 16];
+    let before = process_cpu();
+    let rate = match name {
+        "raw" => raw::pipelined_calls(raw_queue, &payload, CALLS, 64).calls_per_second(),
+        "raw-threads" => raw::threaded_calls(raw_queue, &payload, CALLS, 64),
+        "fabric-pipelined" => pipelined_fabric(client, &payload, CALLS, 64),
+        "fabric-threads" => threaded_fabric(client, &payload, CALLS, 64),
+        other => {
+            panic!("unknown client {other:?}: raw, raw-threads, fabric-pipelined or fabric-threads")
+        }
+    };
+    let cpu = (process_cpu() - before).as_secs_f64() * 1e6 / CALLS as f64;
+    println!("{name}: {rate:.0} calls/s, {cpu:.1} µs of bench-process CPU per call");
 }
 
 fn sequential_fabric(client: &EchoClient, payload: &[u8], calls: usize) -> Vec<u64> {
