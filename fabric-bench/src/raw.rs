@@ -375,7 +375,10 @@ pub fn stream(exchange: &str, queue: &str, size: usize, count: usize, window: us
     let start = std::time::Instant::now();
     while confirmed < count {
         if sent < count && sent - confirmed < window {
-            let properties = AmqpProperties::default().with_headers(headers.clone());
+            // As fabric's `publish_data`: the codec's content type and the stamped headers.
+            let properties = AmqpProperties::default()
+                .with_headers(headers.clone())
+                .with_content_type(Codec::Bincode.content_type().into());
             channel
                 .basic_publish(exchange, Publish::with_properties(&body, "", properties))
                 .unwrap();
