@@ -183,7 +183,8 @@ fn main() {
             }
             let name = format!("calls/s, {depth} in flight, {label}, fabric pipelined");
             figures.push(Figure::paired(name, "calls/s", true, pipelined));
-            let name = format!("calls/s, {depth} in flight, {label}, fabric {depth} threads");
+            let threads = if depth == 1 { "thread" } else { "threads" };
+            let name = format!("calls/s, {depth} in flight, {label}, fabric {depth} {threads}");
             figures.push(Figure::paired(name, "calls/s", true, threaded));
             if depth == 64 {
                 // Both sides with a thread per call in flight. amiquip's `Channel` is not
