@@ -85,12 +85,7 @@ impl RawServer {
                         },
                     }
                 }
-                let _ = consumer.cancel();
-                for message in consumer.receiver().iter() {
-                    if matches!(message, ConsumerMessage::ClientCancelled) {
-                        break;
-                    }
-                }
+                retire(consumer);
             }));
             ready_rx.recv().unwrap();
         }
@@ -352,13 +347,8 @@ pub fn stream(exchange: &str, queue: &str, size: usize, count: usize, window: us
                     }
                 }
             }
-            done_tx.send(std::time::Instant::now()).unwrap();
-            let _ = consumer.cancel();
-            for message in consumer.receiver().iter() {
-                if matches!(message, ConsumerMessage::ClientCancelled) {
-                    break;
-                }
-            }
+            done_tx.send(Instant::now()).unwrap();
+            retire(consumer);
         })
         .unwrap();
 
@@ -372,7 +362,7 @@ pub fn stream(exchange: &str, queue: &str, size: usize, count: usize, window: us
     headers.insert("service_type".into(), AmqpValue::LongString("bench".into()));
     let mut smoother = ConfirmSmoother::new();
     let (mut sent, mut confirmed) = (0usize, 0usize);
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     while confirmed < count {
         if sent < count && sent - confirmed < window {
             // As fabric's `publish_data`: the codec's content type and the stamped headers.
