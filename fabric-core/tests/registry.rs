@@ -594,6 +594,8 @@ fn python_lists_a_rust_participant_and_reads_its_keep_alive() {
     // What amqp-fabric kept of our body is the JSON we sent.
     let body = &seen["body"];
     assert_eq!(body["version"], "2.0.0", "{seen}");
+    // The version is in a header too, for Python callbacks, which see only the headers.
+    assert_eq!(seen["headers"]["service_version"], "2.0.0", "{seen}");
     assert_eq!(body["pid"], std::process::id(), "{seen}");
     assert_eq!(body["workers"], 3, "{seen}");
     let methods: Vec<&str> = body["methods"]

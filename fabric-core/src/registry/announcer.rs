@@ -199,7 +199,8 @@ impl Run {
             context: "encode a keep-alive".to_owned(),
             reason: e.to_string(),
         })?;
-        let properties = wire::properties(kind, &self.identity.address, now);
+        let properties =
+            wire::properties(kind, &self.identity.address, &self.identity.version, now);
         channel
             .basic_publish(
                 self.exchange.as_str(),
