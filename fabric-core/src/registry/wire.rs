@@ -20,6 +20,8 @@ const MSG_TYPE: &str = "msg_type";
 const KEEP_ALIVE: &str = "keep_alive";
 /// fabric's own "I am leaving"; Python listeners, bound to `keep_alive` only, never see it.
 const GOODBYE: &str = "goodbye";
+/// fabric's own "my servers changed": a keep-alive for fabric listeners only.
+const UPDATE: &str = "update";
 const SERVICE_DOMAIN: &str = "service_domain";
 const SERVICE_TYPE: &str = "service_type";
 const SERVICE_ID: &str = "service_id";
@@ -29,10 +31,14 @@ const SERVICE_VERSION: &str = "service_version";
 /// The longest AMQP short string: the limit for queue names.
 const AMQP_NAME_MAX: usize = 255;
 
-/// The two discovery messages.
+/// The discovery messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// "I am here", on every beat: amqp-fabric's, heard by every listener.
     KeepAlive,
+    /// "I am here, and my servers changed", at once: heard by fabric listeners only.
+    Update,
+    /// "I am leaving": heard by fabric listeners only.
     Goodbye,
 }
 
@@ -40,6 +46,7 @@ impl Kind {
     fn header(self) -> &'static str {
         match self {
             Kind::KeepAlive => KEEP_ALIVE,
+            Kind::Update => UPDATE,
             Kind::Goodbye => GOODBYE,
         }
     }
@@ -67,8 +74,8 @@ pub(crate) fn listener_queue(address: &ServiceAddress, token: &str) -> String {
     }
 }
 
-/// The listener's exchange, exclusive queue, and its two bindings: keep-alives bound as
-/// amqp-fabric binds them (`x-match=all, msg_type=keep_alive`), and goodbyes.
+/// The listener's exchange, exclusive queue, and its bindings: keep-alives bound as
+/// amqp-fabric binds them (`x-match=all, msg_type=keep_alive`), updates and goodbyes.
 pub(crate) fn listener_topology(exchange: &str, queue: &str) -> Vec<Declaration> {
     let mut declarations = vec![
         discovery_exchange(exchange),
@@ -80,7 +87,7 @@ pub(crate) fn listener_topology(exchange: &str, queue: &str) -> Vec<Declaration>
             arguments: FieldTable::default(),
         },
     ];
-    for kind in [Kind::KeepAlive, Kind::Goodbye] {
+    for kind in [Kind::KeepAlive, Kind::Update, Kind::Goodbye] {
         declarations.push(Declaration::Binding {
             queue: queue.to_owned(),
             exchange: exchange.to_owned(),
@@ -179,6 +186,7 @@ pub(crate) fn parse(incoming: &Incoming, heard_at: Instant) -> Result<Heard, Str
     };
     let kind = match text(MSG_TYPE)?.as_str() {
         KEEP_ALIVE => Kind::KeepAlive,
+        UPDATE => Kind::Update,
         GOODBYE => Kind::Goodbye,
         other => return Err(format!("unknown discovery message type {other:?}")),
     };
