@@ -1,11 +1,12 @@
-//! Service names and the AMQP names derived from them, as amqp-fabric forms them.
+//! Service names and every AMQP name derived from them, as amqp-fabric forms them, with the
+//! rules a name the broker gets must follow.
 
 use std::fmt;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
-/// The longest AMQP short string: the limit for queue and exchange names.
-const AMQP_NAME_MAX: usize = 255;
+/// The longest AMQP short string: the limit for queue and exchange names, and routing keys.
+pub(crate) const AMQP_NAME_MAX: usize = 255;
 /// The longest dot-separated segment amqp-fabric accepts.
 const SEGMENT_MAX: usize = 63;
 
@@ -112,6 +113,61 @@ impl ServiceAddress {
     }
 }
 
+impl ServiceAddress {
+    /// The domain's data stream, `{domain}.{name}`: amqp-fabric's `DATA_EXCHANGE_NAME`, `data`
+    /// unless configured otherwise.
+    pub(crate) fn data_exchange(&self, name: &str) -> String {
+        format!("{}.{name}", self.domain)
+    }
+
+    /// The domain's topic exchange of events, `{domain}.events` (fabric's own).
+    pub(crate) fn events_exchange(&self) -> String {
+        format!("{}.events", self.domain)
+    }
+
+    /// The domain's log exchange, `{domain}.log.records`, as amqp-fabric names it.
+    pub(crate) fn log_exchange(&self) -> String {
+        format!("{}.log.records", self.domain)
+    }
+
+    /// A log tail's queue, `{domain}.log.tail.{token}`: its own, so every tail hears every
+    /// record it wants.
+    pub(crate) fn log_tail_queue(&self, token: &str) -> String {
+        format!("{}.log.tail.{token}", self.domain)
+    }
+
+    /// A registry listener's queue: amqp-fabric's `{fqn}.subscriber` plus a token of its own,
+    /// so that instances of a clique each hear every keep-alive instead of sharing them; a
+    /// shorter name when that would be too long.
+    pub(crate) fn listener_queue(&self, token: &str) -> String {
+        let name = format!("{}.subscriber.{token}", self.fqn());
+        if name.len() <= AMQP_NAME_MAX {
+            name
+        } else {
+            format!("fabric.subscriber.{token}")
+        }
+    }
+}
+
+/// Checks a name that becomes a queue as given (a subscriber's): not empty, at most 255
+/// bytes, and not in the broker's reserved `amq.` space.
+pub(crate) fn check_queue_name(kind: &'static str, name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "it is empty".to_owned()
+    } else if name.len() > AMQP_NAME_MAX {
+        format!("it is longer than {AMQP_NAME_MAX} bytes")
+    } else if name.starts_with("amq.") {
+        "names starting with `amq.` are reserved by the broker".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        kind,
+        name: name.to_owned(),
+        reason,
+    })
+}
+
 impl fmt::Display for ServiceAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -205,5 +261,36 @@ mod tests {
         assert!(addr.checked_method_queue("").is_err());
         assert!(addr.checked_method_queue("a::b").is_err());
         assert!(addr.checked_method_queue(&"m".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn listener_queues_are_unique_and_fit_amqp_names() {
+        let address = ServiceAddress::new("shop", "calc", "c1").unwrap();
+        assert_eq!(address.listener_queue("t0k"), "shop.calc.c1.subscriber.t0k");
+        let long = [
+            "x".repeat(60),
+            "x".repeat(60),
+            "x".repeat(60),
+            "x".repeat(60),
+        ]
+        .join(".");
+        let address = ServiceAddress::new(&long, "t", "i").unwrap();
+        let token = "0123456789abcdef";
+        assert_eq!(
+            address.listener_queue(token),
+            format!("fabric.subscriber.{token}")
+        );
+    }
+
+    #[test]
+    fn derived_names_are_amqp_fabric_s() {
+        let address = ServiceAddress::new("shop", "calc", "c1").unwrap();
+        assert_eq!(address.data_exchange("data"), "shop.data");
+        assert_eq!(address.events_exchange(), "shop.events");
+        assert_eq!(address.log_exchange(), "shop.log.records");
+        check_queue_name("subscriber name", "accountant").unwrap();
+        for bad in ["", "amq.mine", &"q".repeat(256)] {
+            assert!(check_queue_name("subscriber name", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::broker::link::Backoff;
-use crate::Codec;
+use crate::backoff::Backoff;
+use crate::codec::Codec;
 
 /// Settings of one fabric participant: the broker it uses and who it is.
 ///

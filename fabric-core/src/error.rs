@@ -138,10 +138,24 @@ pub enum Error {
         /// The broker's or client's message.
         reason: String,
     },
+    /// The broker did not confirm a published message within the time a
+    /// [`Receipt::wait_timeout`](crate::Receipt::wait_timeout) gave it: it may still take it.
+    ConfirmTimeout {
+        /// The time that ran out.
+        timeout: Duration,
+    },
     /// The broker refused a published message (a negative publisher confirm), so it was not
     /// stored or routed.
     PublishRejected {
         /// What the broker or fabric said.
+        reason: String,
+    },
+    /// The system would not start a thread fabric needs (a server's worker, a subscription's
+    /// consumer, ...): too many threads, or out of memory.
+    Spawn {
+        /// The thread's name.
+        thread: String,
+        /// What the system said.
         reason: String,
     },
     /// The [`Fabric`](crate::Fabric) or server was closed, so the operation cannot run.
@@ -210,7 +224,15 @@ impl fmt::Display for Error {
             Error::Broker { operation, reason } => {
                 write!(f, "broker refused to {operation}: {reason}")
             }
+            Error::ConfirmTimeout { timeout } => write!(
+                f,
+                "the broker did not confirm a published message within {timeout:?}; it may \
+                 still take it"
+            ),
             Error::PublishRejected { reason } => write!(f, "the broker refused a message: {reason}"),
+            Error::Spawn { thread, reason } => {
+                write!(f, "cannot start the thread {thread}: {reason}")
+            }
             Error::Closed => f.write_str("the fabric connection or server is closed"),
             Error::NotListening => f.write_str(
                 "this fabric does not listen to keep-alives, so it knows no services: \
@@ -223,6 +245,29 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// Whether an operation that failed with this error may succeed if tried again: it may
+    /// not have completed because the connection broke ([`CallInterrupted`](Self::CallInterrupted),
+    /// [`ConnectionLost`](Self::ConnectionLost)), the broker was away
+    /// ([`Unavailable`](Self::Unavailable)), no answer came in time
+    /// ([`Timeout`](Self::Timeout), [`ConfirmTimeout`](Self::ConfirmTimeout)), or a service's
+    /// queues were missing ([`NoSuchService`](Self::NoSuchService): a server declares them
+    /// again after a reconnection). An answer of the service, a refusal, a codec error or a
+    /// closed fabric would only repeat.
+    ///
+    /// This is what [`RetryPolicy`](crate::RetryPolicy) retries idempotent calls on; a call
+    /// that is not idempotent must not be retried on it blindly, since it may have run.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::CallInterrupted { .. }
+                | Error::ConnectionLost { .. }
+                | Error::Unavailable { .. }
+                | Error::Timeout { .. }
+                | Error::ConfirmTimeout { .. }
+                | Error::NoSuchService { .. }
+        )
+    }
+
     /// Wraps an AMQP client error met while doing `operation`.
     pub(crate) fn broker(operation: impl Into<String>, err: amiquip::Error) -> Error {
         match err {

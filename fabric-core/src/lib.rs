@@ -42,7 +42,7 @@
 //! assert_eq!(client.multiply(5, 7)?, 35);
 //! assert!(client.divide(1, 0)?.is_err()); // the service's own error arrives intact
 //!
-//! server.shutdown()?;
+//! server.close()?;
 //! # Ok(())
 //! # }
 //! ```
@@ -90,6 +90,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod backoff;
 mod broker;
 mod bytes;
 mod codec;
@@ -105,8 +106,8 @@ mod token;
 
 pub use address::ServiceAddress;
 pub use broker::consumer::Subscription;
-pub use broker::link::ConnectionState;
 pub use broker::publisher::Receipt;
+pub use broker::state::ConnectionState;
 pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;

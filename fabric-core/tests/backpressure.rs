@@ -123,5 +123,5 @@ fn a_slow_server_keeps_the_backlog_in_the_broker_and_callers_time_out() {
     // The backlog expires in the queue: a new call is answered, not stuck behind it.
     let patient = client.with_timeout(Duration::from_secs(10));
     assert_eq!(patient.work(0).unwrap(), 0);
-    server.shutdown().unwrap();
+    server.close().unwrap();
 }

@@ -50,7 +50,7 @@ fn hand_written_dispatch_answers_in_both_codecs() {
         .unwrap();
 
     let fabric = support::connect(&domain, "caller", "c1");
-    let client = RpcClient::connect(&fabric, &domain, "echo", "e1").unwrap();
+    let client = RpcClient::new(&fabric, &domain, "echo", "e1").unwrap();
     let args = Shout { text: "hi".into() };
     let bincode: String = client.call("shout", &args).unwrap();
     let json: String = client.with_codec(Codec::Json).call("shout", &args).unwrap();
@@ -95,7 +95,7 @@ fn calls_to_missing_methods_and_services_fail_at_once() {
         .unwrap();
     let fabric = support::connect(&domain, "caller", "c1");
 
-    let client = RpcClient::connect(&fabric, &domain, "echo", "e1").unwrap();
+    let client = RpcClient::new(&fabric, &domain, "echo", "e1").unwrap();
     let err = client
         .call::<_, String>("whisper", &Shout { text: "x".into() })
         .unwrap_err();
@@ -104,7 +104,7 @@ fn calls_to_missing_methods_and_services_fail_at_once() {
         "{err}"
     );
 
-    let nobody = RpcClient::connect(&fabric, &domain, "echo", "nobody").unwrap();
+    let nobody = RpcClient::new(&fabric, &domain, "echo", "nobody").unwrap();
     let err = nobody
         .call::<_, String>("shout", &Shout { text: "x".into() })
         .unwrap_err();

@@ -359,7 +359,7 @@ fn a_flood_of_malformed_calls_gets_clear_outcomes_and_the_server_keeps_serving()
          bad_request), {GOOD_CALLS} good calls all answered, queue empty"
     );
     raw.close().unwrap();
-    server.shutdown().unwrap();
+    server.close().unwrap();
 }
 
 #[test]
@@ -417,8 +417,8 @@ fn a_call_redelivered_after_its_instance_lost_the_connection_is_marked_for_the_h
         "redelivery: marked and answered by the other instance {redelivered_after:?} after the \
          connection was closed; the instance resumed after {resumed_after:?}"
     );
-    server_b.shutdown().unwrap();
-    server_a.shutdown().unwrap();
+    server_b.close().unwrap();
+    server_a.close().unwrap();
 }
 
 #[test]
@@ -457,7 +457,7 @@ fn graceful_shutdown_of_one_instance_under_load_loses_no_call() {
         answered.recv_timeout(Duration::from_secs(20)).unwrap();
     }
     let started = Instant::now();
-    server_a.shutdown().unwrap();
+    server_a.close().unwrap();
     let drained_in = started.elapsed();
     let ran_by_a_at_shutdown = book.records.lock().iter().filter(|r| r.0 == "a").count();
 
@@ -484,7 +484,7 @@ fn graceful_shutdown_of_one_instance_under_load_loses_no_call() {
         "drain: {} calls, 0 failed, 0 run twice; a ran {by_a} and shut down in {drained_in:?}",
         THREADS * PER_THREAD
     );
-    server_b.shutdown().unwrap();
+    server_b.close().unwrap();
 }
 
 #[test]
@@ -546,7 +546,7 @@ fn a_server_resumes_after_its_broker_is_killed_and_restarted() {
             waited.try_recv().is_err(),
             "Server::wait returned before shutdown"
         );
-        server.shutdown().unwrap();
+        server.close().unwrap();
         let waited = waited.recv_timeout(Duration::from_secs(10));
         assert_eq!(waited, Ok(Ok(())), "Server::wait after shutdown");
     });

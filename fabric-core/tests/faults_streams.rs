@@ -673,7 +673,7 @@ fn the_log_shipper_keeps_the_newest_records_while_the_broker_is_down_and_ships_t
          the kept records and a new one arrived {shipped_after:?} after it, in order",
         logger.dropped()
     );
-    logger.shutdown().unwrap();
+    logger.close().unwrap();
 }
 
 #[test]

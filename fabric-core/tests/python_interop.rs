@@ -27,7 +27,7 @@ fn a_rust_client_calls_a_python_server() {
     assert_eq!(server.next_line(), "ready");
 
     let fabric = support::connect(&domain, "rust_client", "r1");
-    let client = RpcClient::connect(&fabric, &domain, "calc", "py1")
+    let client = RpcClient::new(&fabric, &domain, "calc", "py1")
         .unwrap()
         .with_codec(Codec::Json);
     let product: i64 = client
@@ -75,7 +75,7 @@ fn a_rust_client_calls_a_python_server() {
     );
     let err = client.call::<_, i64>("no_such", &json!({})).unwrap_err();
     assert!(matches!(err, Error::UnknownMethod { .. }), "{err:?}");
-    let nobody = RpcClient::connect(&fabric, &domain, "calc", "nobody")
+    let nobody = RpcClient::new(&fabric, &domain, "calc", "nobody")
         .unwrap()
         .with_codec(Codec::Json);
     let err = nobody.call::<_, i64>("multiply", &MultiplyArgs { x: 1, y: 1 });

@@ -244,7 +244,7 @@ fn servers_starting_and_stopping_are_announced_at_once() {
     let methods = serving.info().methods.clone().unwrap();
     assert!(methods.contains(&"pass".to_owned()), "{methods:?}");
 
-    server.shutdown().unwrap();
+    server.close().unwrap();
     let stopped = wait_for(
         &events,
         "the server's stop",
@@ -291,7 +291,7 @@ fn a_python_listener_hears_beats_only_not_server_changes_or_goodbyes() {
     // A minute between beats: the first, at connect, is the only one in this test.
     let fabric = announcer(&domain, "gate", "g1", Duration::from_secs(60));
     let server = GateServer::new(Open).workers(1).serve(&fabric).unwrap();
-    server.shutdown().unwrap();
+    server.close().unwrap();
     fabric.close().unwrap();
 
     // The goodbye is published after the updates, on the same channel: once it has come,

@@ -121,7 +121,7 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
 
     // A policy of one attempt turns retries off.
     let once = client.with_retry(RetryPolicy::never());
-    server.shutdown().unwrap();
+    server.close().unwrap();
     assert!(matches!(
         once.get("k".into()),
         Err(Error::NoSuchService { .. })

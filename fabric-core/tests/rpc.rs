@@ -410,7 +410,7 @@ fn shutdown_finishes_the_call_in_hand() {
         std::thread::spawn(move || client.nap(300))
     };
     started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    s.server.shutdown().unwrap();
+    s.server.close().unwrap();
     assert_eq!(call.join().unwrap().unwrap(), 300);
     // Stopped: its queues are gone, so a new call is refused at once.
     assert!(matches!(s.client.nap(1), Err(Error::NoSuchService { .. })));

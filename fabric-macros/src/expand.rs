@@ -162,7 +162,7 @@ impl<'a> ServiceGenerator<'a> {
                     service_type: &::core::primitive::str,
                     service_id: &::core::primitive::str,
                 ) -> ::fabric_core::Result<Self> {
-                    ::fabric_core::RpcClient::connect(fabric, domain, service_type, service_id)
+                    ::fabric_core::RpcClient::new(fabric, domain, service_type, service_id)
                         .map(Self::from_rpc)
                 }
 
@@ -173,11 +173,13 @@ impl<'a> ServiceGenerator<'a> {
                 }
 
                 /// A copy of this client whose calls wait at most `timeout` for a reply.
+                #[must_use = "with_timeout returns a new client; the original is unchanged"]
                 #vis fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
                     #client { rpc: self.rpc.with_timeout(timeout) }
                 }
 
                 /// A copy of this client that encodes its calls with `codec`.
+                #[must_use = "with_codec returns a new client; the original is unchanged"]
                 #vis fn with_codec(&self, codec: ::fabric_core::Codec) -> Self {
                     #client { rpc: self.rpc.with_codec(codec) }
                 }
@@ -185,6 +187,7 @@ impl<'a> ServiceGenerator<'a> {
                 /// A copy of this client that retries the methods marked `#[fabric(idempotent)]`
                 /// under `policy` when a call may not have completed. Other methods are never
                 /// retried.
+                #[must_use = "with_retry returns a new client; the original is unchanged"]
                 #vis fn with_retry(&self, policy: ::fabric_core::RetryPolicy) -> Self {
                     #client { rpc: self.rpc.with_retry(policy) }
                 }

@@ -291,12 +291,12 @@ impl Peer {
             if !logger.flush_within(Duration::from_secs(5)) {
                 problems.push(format!("{} log records not shipped", logger.queued()));
             }
-            if let Err(e) = logger.shutdown() {
+            if let Err(e) = logger.close() {
                 problems.push(format!("logger: {e}"));
             }
         }
         if let Some(server) = self.server.take() {
-            if let Err(e) = server.shutdown() {
+            if let Err(e) = server.close() {
                 problems.push(format!("server shutdown: {e}"));
             }
         }

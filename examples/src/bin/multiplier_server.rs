@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     let stop_rx = ctrl_c()?;
     stop_rx.recv()?;
     println!("multiplier_server: finishing the calls in hand");
-    server.shutdown()?;
+    server.close()?;
     println!("multiplier_server: stopped");
     Ok(())
 }

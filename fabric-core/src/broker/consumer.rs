@@ -11,10 +11,12 @@ use std::sync::Arc;
 use amiquip::{AmqpProperties, Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery};
 use crossbeam_channel::{bounded, select, Receiver};
 
-use super::link::{run_sessions, Link, Session};
+use super::link::Link;
+use super::participant::Hold;
+use super::sessions::{run_sessions, Session, Start};
 use super::topology::{self, Declaration};
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::{Error, Fabric, Result};
 
 /// One message as a subscription handler receives it: the delivery's parts, owned.
 #[derive(Debug)]
@@ -51,12 +53,13 @@ pub(crate) struct ConsumerSpec {
 /// A running subscription. Dropping it (or [`close`](Self::close)) cancels the consumer,
 /// lets the handler finish the messages already delivered, and stops its thread.
 #[derive(Debug)]
+#[must_use = "dropping a Subscription cancels it at once; keep it for as long as messages should come"]
 pub struct Subscription {
     queue: String,
     thread: StoppableThread<Result<()>>,
-    /// Keeps the connection open while a user's subscription uses it; `None` for fabric's
+    /// Keeps the connection open while a user's subscription uses it; none for fabric's
     /// own subscriptions, which the fabric itself owns.
-    _fabric: Option<Fabric>,
+    _hold: Hold,
 }
 
 impl Subscription {
@@ -65,20 +68,17 @@ impl Subscription {
         &self.queue
     }
 
-    /// Stops the subscription and reports how its thread ended.
-    pub fn close(mut self) -> Result<()> {
-        self.stop_thread()
-    }
-
-    fn stop_thread(&mut self) -> Result<()> {
-        // `None`: stopped before, or a handler dropping its own subscription.
+    /// Stops the subscription: cancels the consumer, lets the handler finish the messages
+    /// already delivered, and reports how its thread ended. Later calls return `Ok`.
+    pub fn close(&self) -> Result<()> {
+        // `None`: stopped before, or a handler closing its own subscription.
         self.thread.stop().unwrap_or(Ok(()))
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Err(e) = self.stop_thread() {
+        if let Err(e) = self.close() {
             log::warn!(
                 "fabric: subscription to {} ended with an error: {e}",
                 self.queue
@@ -87,24 +87,19 @@ impl Drop for Subscription {
     }
 }
 
-/// Starts a consumer thread for a user's subscription, which keeps `fabric` open; returns
-/// once it consumes (or with the error that stopped it).
-pub(crate) fn spawn<H>(fabric: &Fabric, spec: ConsumerSpec, handler: H) -> Result<Subscription>
-where
-    H: FnMut(Incoming) -> Disposition + Send + 'static,
-{
-    let mut subscription = spawn_on(Arc::clone(fabric.link()), spec, handler)?;
-    subscription._fabric = Some(fabric.clone());
-    Ok(subscription)
-}
-
-/// Starts a consumer thread on `link`, for subscriptions the fabric itself owns (which must
-/// not hold the `Fabric`, or it would never drop).
+/// Starts a consumer thread on `link`, which `hold` keeps open (none for subscriptions the
+/// fabric itself owns, which must not hold it, or it would never drop); returns once it
+/// consumes, or with the error that stopped it.
 ///
 /// The thread declares and consumes again after every reconnection, so the subscription
 /// outlives a broker restart; messages delivered but not yet acked when the connection broke
 /// are redelivered by the broker (to this subscription again, for a durable queue).
-pub(crate) fn spawn_on<H>(link: Arc<Link>, spec: ConsumerSpec, handler: H) -> Result<Subscription>
+pub(crate) fn spawn<H>(
+    link: Arc<Link>,
+    hold: Hold,
+    spec: ConsumerSpec,
+    handler: H,
+) -> Result<Subscription>
 where
     H: FnMut(Incoming) -> Disposition + Send + 'static,
 {
@@ -113,14 +108,14 @@ where
     let thread = StoppableThread::spawn(&spec.thread_name.clone(), move |stopped| {
         let mut handler = handler;
         let what = format!("the subscription to {}", spec.queue);
-        run_sessions(&link, &what, &stopped, ready_tx, |session| {
+        run_sessions(&link, &what, Start::Strict, &stopped, ready_tx, |session| {
             consume(session, &spec, &mut handler, &stopped)
         })
     })?;
     let subscription = Subscription {
         queue,
         thread,
-        _fabric: None,
+        _hold: hold,
     };
     ready_rx.recv().unwrap_or(Err(Error::Closed))?;
     Ok(subscription)

@@ -7,9 +7,9 @@
 //!
 //! Each connection gets a new *generation* number. A thread that owns a channel remembers the
 //! generation it opened it on; once the link has moved past that generation, the channel and
-//! everything declared through it are gone, and the thread starts over (see [`run_sessions`]).
+//! everything declared through it are gone, and the thread starts over (see
+//! [`run_sessions`](super::sessions::run_sessions)).
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,92 +18,11 @@ use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::connect;
+use super::state::ConnectionState;
 use super::url::BrokerUrl;
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::token::jitter;
-use crate::{Error, Result};
-
-/// Where a [`Fabric`](crate::Fabric)'s connection to the broker stands.
-///
-/// Read it with [`Fabric::connection_state`](crate::Fabric::connection_state), or be told of
-/// every change with [`Fabric::on_connection_change`](crate::Fabric::on_connection_change).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionState {
-    /// Connected to the broker at `url` (password masked). `generation` counts connections:
-    /// 1 for the first, one more after each reconnection.
-    Connected {
-        /// The broker URL, password masked.
-        url: String,
-        /// Which connection this is: 1, then one more per reconnection.
-        generation: u64,
-    },
-    /// The connection broke and fabric is reconnecting. Calls in flight at the break have
-    /// failed with [`Error::CallInterrupted`]; new calls wait for the connection, up to their
-    /// timeout.
-    Reconnecting {
-        /// Why the last connection ended.
-        reason: String,
-        /// Failed attempts since the connection broke.
-        attempts: u32,
-    },
-    /// The broker blocked publishing on the connection (its memory or disk alarm); calls and
-    /// publishes wait until it unblocks.
-    Blocked {
-        /// The broker's reason.
-        reason: String,
-    },
-    /// Closed by [`Fabric::close`](crate::Fabric::close) or the drop of the last handle.
-    Closed,
-}
-
-impl fmt::Display for ConnectionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectionState::Connected { url, generation } => {
-                write!(f, "connected to {url} (connection {generation})")
-            }
-            ConnectionState::Reconnecting { reason, attempts } => {
-                write!(
-                    f,
-                    "reconnecting after {reason} ({attempts} failed attempts)"
-                )
-            }
-            ConnectionState::Blocked { reason } => write!(f, "blocked by the broker: {reason}"),
-            ConnectionState::Closed => f.write_str("closed"),
-        }
-    }
-}
-
-/// How long to wait between reconnection attempts: `initial`, doubling up to `max`, each with
-/// up to a quarter of random jitter so a clique that lost its broker does not return in step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Backoff {
-    /// The wait after the first failure.
-    pub(crate) initial: Duration,
-    /// The longest wait.
-    pub(crate) max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait before attempt `failures + 1`.
-    pub(crate) fn delay(&self, failures: u32) -> Duration {
-        let doubled = self
-            .initial
-            .saturating_mul(1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX));
-        let base = doubled.min(self.max);
-        base + jitter(base / 4)
-    }
-}
 
 /// A callback told of every change of the connection state.
 pub(crate) type StateListener = Arc<dyn Fn(&ConnectionState) + Send + Sync>;
@@ -141,6 +60,16 @@ pub(crate) enum Unavailable {
     Stopped,
     /// The deadline passed while the broker was unreachable; the last reason it broke.
     TimedOut(String),
+}
+
+impl Unavailable {
+    /// The error of an operation that waited `waited` for the connection in vain.
+    pub(crate) fn into_error(self, waited: Duration) -> Error {
+        match self {
+            Unavailable::Closed | Unavailable::Stopped => Error::Closed,
+            Unavailable::TimedOut(reason) => Error::Unavailable { reason, waited },
+        }
+    }
 }
 
 impl Link {
@@ -233,6 +162,11 @@ impl Link {
         self.backoff
     }
 
+    /// How long one connection attempt may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// Tells `listener` of every state change from now on.
     pub(crate) fn on_change(&self, listener: StateListener) {
         self.listeners.lock().push(listener);
@@ -255,6 +189,20 @@ impl Link {
             ref state => Err(Error::ConnectionLost {
                 reason: state.to_string(),
             }),
+        }
+    }
+
+    /// Whether a queue exists, asked on a throwaway channel: a failed passive declare closes
+    /// the channel it was made on.
+    pub(crate) fn queue_exists(&self, queue: &str) -> Result<bool> {
+        let (channel, _) = self.open_channel()?;
+        match channel.queue_declare_passive(queue) {
+            Ok(_) => {
+                let _ = channel.close();
+                Ok(true)
+            }
+            Err(amiquip::Error::ServerClosedChannel { code: 404, .. }) => Ok(false),
+            Err(e) => Err(Error::broker(format!("look up queue {queue}"), e)),
         }
     }
 
@@ -493,146 +441,5 @@ impl Link {
 impl Drop for Link {
     fn drop(&mut self) {
         let _ = self.close();
-    }
-}
-
-/// What a session of a long-lived thread is given: a fresh channel and whether this is a
-/// restart (then what the first run declared may be gone and must be declared again).
-pub(crate) struct Session<'a> {
-    /// The channel this session owns.
-    pub channel: &'a Channel,
-    /// `false` on the first run, `true` on every run after a failure.
-    pub restart: bool,
-    /// The generation of the connection the channel is on.
-    pub generation: u64,
-    ready: Option<Sender<Result<()>>>,
-}
-
-impl Session<'_> {
-    /// Tells whoever started the thread that it runs (only the first run's call counts).
-    pub(crate) fn ready(&mut self) {
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Ok(()));
-        }
-    }
-}
-
-/// Runs `body` on a fresh channel, again and again, until it returns `Ok` (it was told to
-/// stop) or the fabric closes. After a failure it waits for a newer connection when the
-/// connection broke, or backs off when only the channel did (a deleted queue, a refused
-/// declaration), then runs it again with `restart` set.
-///
-/// `ready` hears the first run's outcome: `Ok` once it calls [`Session::ready`], or the error
-/// it failed with before that, which also ends the thread: what fails on the first run
-/// (a bad declaration) would fail again.
-pub(crate) fn run_sessions<B>(
-    link: &Link,
-    what: &str,
-    stop: &Receiver<()>,
-    ready: Sender<Result<()>>,
-    mut body: B,
-) -> Result<()>
-where
-    B: FnMut(&mut Session<'_>) -> Result<()>,
-{
-    let mut ready = Some(ready);
-    let mut restart = false;
-    let mut failures = 0u32;
-    loop {
-        // Read before trying: if the reconnection completes meanwhile, the wait below must
-        // not wait for the one after it.
-        let tried_on = link.generation();
-        let (channel, generation) = match link.open_channel() {
-            Ok(opened) => opened,
-            Err(e) => {
-                // Reconnecting: wait for the next connection; a thread being started waits
-                // no longer than a connection attempt may take, then reports why it failed.
-                // On a connection that is up (out of channel ids), back off and try again.
-                let channel_only = ready.is_none() && link.is_up(tried_on);
-                let deadline = if channel_only {
-                    failures += 1;
-                    Some(Instant::now() + link.backoff.delay(failures))
-                } else {
-                    ready
-                        .is_some()
-                        .then(|| Instant::now() + link.connect_timeout)
-                };
-                match link.wait_newer(tried_on, Some(stop), deadline) {
-                    Ok(_) => continue,
-                    Err(Unavailable::TimedOut(_)) if channel_only => {
-                        log::warn!("fabric: {what} cannot open a channel: {e}; trying again");
-                        continue;
-                    }
-                    Err(Unavailable::Closed) => {
-                        if let Some(ready) = ready.take() {
-                            let _ = ready.send(Err(Error::Closed));
-                        }
-                        return Err(Error::Closed);
-                    }
-                    Err(Unavailable::TimedOut(_)) => {
-                        if let Some(ready) = ready.take() {
-                            let _ = ready.send(Err(e.clone()));
-                        }
-                        return Err(e);
-                    }
-                    Err(Unavailable::Stopped) => return Ok(()),
-                }
-            }
-        };
-        let started = Instant::now();
-        let mut session = Session {
-            channel: &channel,
-            restart,
-            generation,
-            ready: ready.take(),
-        };
-        let outcome = body(&mut session);
-        let first_run_failed = session.ready.take();
-        let _ = channel.close();
-        let error = match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if let Some(ready) = first_run_failed {
-            if !restart {
-                let _ = ready.send(Err(error.clone()));
-                return Err(error);
-            }
-        }
-        restart = true;
-        if link.generation() == generation && link.state() != ConnectionState::Closed {
-            // The connection may be dying without amiquip having said so yet; if it is not,
-            // only this channel failed: back off so a persistent fault does not spin.
-            if started.elapsed() > Duration::from_secs(30) {
-                failures = 0;
-            }
-            let delay = link.backoff.delay(failures);
-            failures += 1;
-            log::warn!("fabric: {what} failed: {error}; starting again in {delay:?}");
-            if link_stop_or_newer(link, generation, stop, delay)? {
-                return Ok(());
-            }
-        } else {
-            log::info!("fabric: {what} lost its connection; resuming when it is back");
-            match link.wait_newer(generation, Some(stop), None) {
-                Ok(_) => {}
-                Err(Unavailable::Closed) => return Err(Error::Closed),
-                Err(_) => return Ok(()),
-            }
-        }
-    }
-}
-
-/// Waits `delay`, or less if a newer connection comes up; `Ok(true)` if told to stop.
-fn link_stop_or_newer(
-    link: &Link,
-    generation: u64,
-    stop: &Receiver<()>,
-    delay: Duration,
-) -> Result<bool> {
-    match link.wait_newer(generation, Some(stop), Some(Instant::now() + delay)) {
-        Ok(_) | Err(Unavailable::TimedOut(_)) => Ok(false),
-        Err(Unavailable::Stopped) => Ok(true),
-        Err(Unavailable::Closed) => Err(Error::Closed),
     }
 }

@@ -1,9 +1,13 @@
-//! The broker connection: URLs, the socket, the declarations fabric makes, and the two kinds
-//! of channel-owning threads every feature reuses (a consumer and a confirming publisher).
+//! The broker layer: the connection and its URLs, the declarations fabric makes, and the
+//! pieces every feature builds on (sessions, a consumer thread, the confirming publisher).
+//! Nothing here knows the features or the [`Fabric`](crate::Fabric) handle.
 
 pub(crate) mod connect;
 pub(crate) mod consumer;
 pub(crate) mod link;
+pub(crate) mod participant;
 pub(crate) mod publisher;
+pub(crate) mod sessions;
+pub(crate) mod state;
 pub(crate) mod topology;
 pub(crate) mod url;

@@ -27,10 +27,10 @@ use amiquip::{AmqpProperties, Channel, Confirm, ConfirmSmoother, Publish};
 use crossbeam_channel::{at, bounded, never, select, Receiver, RecvError, SendError, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
-use super::link::{ConnectionState, Link, Unavailable};
+use super::link::{Link, Unavailable};
+use super::state::ConnectionState;
 use super::topology::{self, Declaration};
-use crate::fabric::unavailable;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How long a publish whose channel could not be opened waits for the link to notice that
 /// the connection died, before taking the refusal as real.
@@ -73,21 +73,15 @@ impl Receipt {
         self.wait_until(None)
     }
 
-    /// As [`wait`](Self::wait), giving up after `timeout` with [`Error::Timeout`].
+    /// As [`wait`](Self::wait), giving up after `timeout` with [`Error::ConfirmTimeout`]
+    /// (the broker may still take the message).
     pub fn wait_timeout(self, timeout: Duration) -> Result<()> {
-        self.wait_until(Some(Instant::now() + timeout))
-            .map_err(|e| match e {
-                Error::Timeout { .. } => Error::Timeout {
-                    service: "broker".to_owned(),
-                    method: "publish confirm".to_owned(),
-                    timeout,
-                },
-                other => other,
-            })
+        self.wait_until(Some((Instant::now() + timeout, timeout)))
     }
 
-    fn wait_until(self, deadline: Option<Instant>) -> Result<()> {
-        let timer = deadline.map_or_else(never, at);
+    /// Waits for the answer, until the deadline of `limit` (with the timeout it came from).
+    fn wait_until(self, limit: Option<(Instant, Duration)>) -> Result<()> {
+        let timer = limit.map_or_else(never, |(deadline, _)| at(deadline));
         let ended = never();
         let mut confirms = &self.confirms;
         loop {
@@ -103,11 +97,8 @@ impl Receipt {
                     self.shared.take(self.session, confirm);
                 }
                 recv(timer) -> _ => {
-                    return Err(Error::Timeout {
-                        service: "broker".to_owned(),
-                        method: "publish confirm".to_owned(),
-                        timeout: Duration::ZERO,
-                    });
+                    let timeout = limit.map_or(Duration::ZERO, |(_, timeout)| timeout);
+                    return Err(Error::ConfirmTimeout { timeout });
                 }
             }
         }
@@ -260,7 +251,7 @@ impl Shared {
                 Err(Unavailable::TimedOut(_)) if !reconnecting && until < deadline => {
                     return Err(failure)
                 }
-                Err(why) => return Err(unavailable(why, self.wait_for_connection)),
+                Err(why) => return Err(why.into_error(self.wait_for_connection)),
             }
         }
     }

@@ -5,19 +5,25 @@
 //! the broker is the one place they all reach. amqp-fabric's Python services already log
 //! there (`AmqpHandler`), so a Rust service that does the same shows up in the same tail.
 //!
-//! - [`RemoteLogger`] (in `shipper.rs`) is the sending side: a [`log::Log`] whose `log()`
-//!   only queues in memory, and a thread of its own that publishes. Logging must never slow
-//!   or break the application, so a slow or absent broker costs records (the oldest), never
-//!   time, and the loss is reported in the next record that gets through.
-//! - [`Fabric::subscribe_logs`](crate::Fabric::subscribe_logs) (in `subscriber.rs`) is the
+//! - [`RemoteLogger`] (`logger.rs`) is the sending side: a [`log::Log`] whose `log()` only
+//!   queues in memory (`queue.rs`), and a thread of its own that publishes (`shipper.rs`).
+//!   Logging must never slow or break the application, so a slow or absent broker costs
+//!   records (the oldest), never time, and the loss is reported in the next record that
+//!   gets through. `loops.rs` keeps shipping from causing more records; `global.rs`
+//!   installs the logger as the `log` crate's.
+//! - [`Fabric::subscribe_logs`](crate::Fabric::subscribe_logs) (`subscriber.rs`) is the
 //!   receiving side: a consumer whose queue's header bindings select by service and level.
 //! - `wire.rs` holds the format both sides share; `record.rs` the types a subscriber sees.
 
+mod global;
+mod logger;
+mod loops;
+mod queue;
 mod record;
 mod shipper;
-mod subscriber;
+pub(crate) mod subscriber;
 mod wire;
 
+pub use logger::{RemoteLogger, RemoteLoggerBuilder};
 pub use record::{LogLevel, LogRecord};
-pub use shipper::{RemoteLogger, RemoteLoggerBuilder};
 pub use subscriber::LogFilter;

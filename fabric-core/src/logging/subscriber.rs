@@ -6,9 +6,10 @@ use amiquip::{AmqpValue, FieldTable};
 use super::wire::{self, LEVEL_NAME, SERVICE_ID, SERVICE_TYPE};
 use super::{LogLevel, LogRecord};
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
+use crate::broker::participant::Participant;
 use crate::broker::topology::Declaration;
+use crate::error::Result;
 use crate::token::unique_token;
-use crate::{Fabric, Result};
 
 /// Deliveries a log subscriber holds before it acks: enough to keep a printing handler busy.
 const PREFETCH: u16 = 64;
@@ -100,57 +101,42 @@ fn text(s: &str) -> AmqpValue {
     AmqpValue::LongString(s.to_owned())
 }
 
-impl Fabric {
-    /// Tails the logs of this fabric's domain: `handler` runs, on a thread of the
-    /// subscription's own, for each record that `filter` lets through, from Rust services
-    /// ([`RemoteLogger`](crate::RemoteLogger)) and Python ones (amqp-fabric's `AmqpHandler`)
-    /// alike.
-    ///
-    /// The records come through a queue of this subscriber's own (exclusive, deleted with
-    /// the subscription or the connection), so every subscriber sees every record it wants,
-    /// from the moment this returns. Dropping the [`Subscription`] ends it.
-    ///
-    /// ```no_run
-    /// # fn main() -> fabric_core::Result<()> {
-    /// use fabric_core::{Fabric, FabricConfig, LogFilter, LogLevel};
-    ///
-    /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "shop", "log_tail", "t1"))?;
-    /// let _tail = fabric.subscribe_logs(&LogFilter::new().min_level(LogLevel::Info), |record| {
-    ///     println!("{record}");
-    /// })?;
-    /// // ... records are printed until `_tail` is dropped.
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn subscribe_logs<F>(&self, filter: &LogFilter, mut handler: F) -> Result<Subscription>
-    where
-        F: FnMut(LogRecord) + Send + 'static,
-    {
-        let domain = self.address().domain();
-        let exchange = wire::exchange_name(domain);
-        let queue = format!("{domain}.log.tail.{}", unique_token());
-        let mut declarations = vec![
-            wire::exchange_declaration(domain),
-            Declaration::Queue {
-                name: queue.clone(),
-                durable: false,
-                auto_delete: true,
-                exclusive: true,
-                arguments: FieldTable::default(),
-            },
-        ];
-        declarations.extend(filter.bindings(&queue, &exchange));
-        let spec = ConsumerSpec {
-            thread_name: "fabric-log-tail".to_owned(),
-            declarations,
-            queue,
-            prefetch: PREFETCH,
-        };
-        consumer::spawn(self, spec, move |incoming| {
-            handler(wire::decode(incoming));
-            Disposition::Ack
-        })
-    }
+/// Tails the logs of the participant's domain: `handler` runs, on a thread of the
+/// subscription's own, for each record that `filter` lets through (see
+/// [`Fabric::subscribe_logs`](crate::Fabric::subscribe_logs)).
+pub(crate) fn subscribe<F>(
+    participant: &Participant,
+    filter: &LogFilter,
+    mut handler: F,
+) -> Result<Subscription>
+where
+    F: FnMut(LogRecord) + Send + 'static,
+{
+    let address = participant.address();
+    let exchange = address.log_exchange();
+    let queue = address.log_tail_queue(&unique_token());
+    let mut declarations = vec![
+        wire::exchange_declaration(&exchange),
+        Declaration::Queue {
+            name: queue.clone(),
+            durable: false,
+            auto_delete: true,
+            exclusive: true,
+            arguments: FieldTable::default(),
+        },
+    ];
+    declarations.extend(filter.bindings(&queue, &exchange));
+    let spec = ConsumerSpec {
+        thread_name: "fabric-log-tail".to_owned(),
+        declarations,
+        queue,
+        prefetch: PREFETCH,
+    };
+    let link = std::sync::Arc::clone(participant.link());
+    consumer::spawn(link, participant.hold(), spec, move |incoming| {
+        handler(wire::decode(incoming));
+        Disposition::Ack
+    })
 }
 
 #[cfg(test)]

@@ -47,16 +47,11 @@ const LINE: &str = "line";
 /// How many records were dropped just before this one.
 const DROPPED: &str = "dropped";
 
-/// The domain's log exchange, as amqp-fabric names it.
-pub(crate) fn exchange_name(domain: &str) -> String {
-    format!("{domain}.log.records")
-}
-
-/// The log exchange: headers, durable, as amqp-fabric's handler declares it. Any other flag
-/// would make the broker refuse one side's declaration with PRECONDITION_FAILED.
-pub(crate) fn exchange_declaration(domain: &str) -> Declaration {
+/// The log exchange `exchange`: headers, durable, as amqp-fabric's handler declares it. Any
+/// other flag would make the broker refuse one side's declaration with PRECONDITION_FAILED.
+pub(crate) fn exchange_declaration(exchange: &str) -> Declaration {
     Declaration::Exchange {
-        name: exchange_name(domain),
+        name: exchange.to_owned(),
         kind: ExchangeType::Headers,
         durable: true,
         auto_delete: false,
@@ -68,27 +63,6 @@ pub(crate) fn exchange_declaration(domain: &str) -> Declaration {
 /// (with `rust_level` = `TRACE` beside it).
 pub(crate) fn level_name(level: log::Level) -> &'static str {
     LogLevel::from(level).name()
-}
-
-fn rust_level_name(level: log::Level) -> &'static str {
-    match level {
-        log::Level::Error => "ERROR",
-        log::Level::Warn => "WARN",
-        log::Level::Info => "INFO",
-        log::Level::Debug => "DEBUG",
-        log::Level::Trace => "TRACE",
-    }
-}
-
-fn parse_rust_level(name: &str) -> Option<log::Level> {
-    Some(match name {
-        "ERROR" => log::Level::Error,
-        "WARN" => log::Level::Warn,
-        "INFO" => log::Level::Info,
-        "DEBUG" => log::Level::Debug,
-        "TRACE" => log::Level::Trace,
-        _ => return None,
-    })
 }
 
 /// One record as the application logged it, owned, waiting to be shipped.
@@ -153,7 +127,7 @@ pub(crate) fn encode(who: &Publisher, entry: &Entry, dropped: u64) -> (Vec<u8>, 
     headers.insert(SERVICE_ID.to_owned(), text(&who.service_id));
     headers.insert(SERVICE_TYPE.to_owned(), text(&who.service_type));
     headers.insert(LEVEL_NAME.to_owned(), text(level_name(entry.level)));
-    headers.insert(RUST_LEVEL.to_owned(), text(rust_level_name(entry.level)));
+    headers.insert(RUST_LEVEL.to_owned(), text(entry.level.as_str()));
     headers.insert(TARGET.to_owned(), text(&entry.target));
     if let Some(module) = &entry.module {
         headers.insert(MODULE.to_owned(), text(module));
@@ -219,7 +193,9 @@ pub(crate) fn decode(incoming: Incoming) -> LogRecord {
     }
     LogRecord {
         level: LogLevel::from_name(&level_name),
-        rust_level: headers.get_str(RUST_LEVEL).and_then(parse_rust_level),
+        rust_level: headers
+            .get_str(RUST_LEVEL)
+            .and_then(|name| name.parse().ok()),
         level_name,
         service_type: text(SERVICE_TYPE),
         service_id: text(SERVICE_ID),

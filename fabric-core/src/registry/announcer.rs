@@ -6,83 +6,20 @@
 //! `run_sessions`, so after a reconnection it declares the discovery exchange on a new
 //! channel and announces again at once.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use amiquip::{Channel, Publish};
-use crossbeam_channel::{at, bounded, never, select, Receiver, Sender};
-use parking_lot::{Mutex, MutexGuard};
+use crossbeam_channel::{at, bounded, never, select, Receiver};
 
+use super::servers::ServerList;
 use super::wire::{self, Announcement, Kind, ServerAnnouncement};
-use crate::broker::link::{run_sessions, Link, Session};
+use crate::address::ServiceAddress;
+use crate::broker::link::Link;
+use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology;
-use crate::rpc::ServerLoad;
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::{Error, Result, ServiceAddress};
-
-/// The servers of a fabric, as it shares them with its keep-alive thread.
-pub(crate) type ServerList = Arc<Servers>;
-
-/// The servers running on one connection. A change made through [`lock`](Self::lock) is
-/// announced at once, so listeners learn a server's methods as it starts rather than a
-/// keep-alive interval later.
-#[derive(Debug)]
-pub(crate) struct Servers {
-    list: Mutex<Vec<Arc<ServerLoad>>>,
-    changed: Sender<()>,
-    changes: Receiver<()>,
-}
-
-impl Default for Servers {
-    fn default() -> Servers {
-        // One pending change is enough: the keep-alive reads the whole list.
-        let (changed, changes) = bounded(1);
-        Servers {
-            list: Mutex::new(Vec::new()),
-            changed,
-            changes,
-        }
-    }
-}
-
-impl Servers {
-    /// Locks the list to change it; when the guard drops, the keep-alive thread (if the
-    /// fabric has one) announces the list as it is then.
-    pub(crate) fn lock(&self) -> ServersGuard<'_> {
-        ServersGuard {
-            list: self.list.lock(),
-            changed: &self.changed,
-        }
-    }
-}
-
-/// The list of servers, locked for a change; see [`Servers::lock`].
-pub(crate) struct ServersGuard<'a> {
-    list: MutexGuard<'a, Vec<Arc<ServerLoad>>>,
-    changed: &'a Sender<()>,
-}
-
-impl Deref for ServersGuard<'_> {
-    type Target = Vec<Arc<ServerLoad>>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.list
-    }
-}
-
-impl DerefMut for ServersGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.list
-    }
-}
-
-impl Drop for ServersGuard<'_> {
-    fn drop(&mut self) {
-        // Full means a change is already waiting to be announced.
-        let _ = self.changed.try_send(());
-    }
-}
 
 /// Who is announcing: what stays the same in every keep-alive.
 #[derive(Debug, Clone)]
@@ -131,7 +68,7 @@ impl Announcer {
         let (ready_tx, ready_rx) = bounded(1);
         let thread = StoppableThread::spawn("fabric-keepalive", move |stopped| {
             let what = format!("the keep-alive of {}", run.identity.address);
-            run_sessions(&link, &what, &stopped, ready_tx, |session| {
+            run_sessions(&link, &what, Start::Strict, &stopped, ready_tx, |session| {
                 run.announce(session, &stopped)
             })
         })?;
@@ -163,7 +100,7 @@ impl Run {
                 self.identity.address
             );
         }
-        let changes = self.servers.changes.clone();
+        let changes = self.servers.changes().clone();
         let mut next = Some(Instant::now());
         loop {
             // A change of servers goes out at once, to fabric listeners only: a Python
@@ -219,14 +156,13 @@ impl Run {
     fn announcement(&self) -> Announcement<'_> {
         let servers: Vec<ServerAnnouncement> = self
             .servers
-            .list
-            .lock()
+            .snapshot()
             .iter()
             .map(|load| ServerAnnouncement {
                 service: load.service,
                 methods: load.methods.clone(),
                 workers: load.workers,
-                in_flight: load.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                in_flight: load.in_flight(),
             })
             .collect();
         let mut methods: Vec<&'static str> = Vec::new();

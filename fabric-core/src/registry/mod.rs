@@ -53,6 +53,7 @@
 mod announcer;
 mod directory;
 mod info;
+mod servers;
 mod watch;
 mod wire;
 
@@ -60,15 +61,15 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub use info::{ServiceEvent, ServiceFilter, ServiceInfo};
-
-use crate::token::unique_token;
 pub use watch::{ServiceEvents, ServiceWatcher};
 
-pub(crate) use announcer::ServerList;
 pub(crate) use directory::Directory;
+pub(crate) use servers::{ServerList, ServerLoad};
 
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
-use crate::{Error, Fabric, Result};
+use crate::broker::participant::{Hold, Participant};
+use crate::error::Result;
+use crate::token::unique_token;
 use announcer::{Announcer, Identity};
 use directory::Reaper;
 
@@ -88,17 +89,18 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Starts the listener (if `keep_alive_listen`) and then the keep-alive thread (if
-    /// `keep_alive`), so a fabric that does both hears its own first keep-alive. Returns once
-    /// everything is declared on the broker; holds no clone of `fabric`.
-    pub(crate) fn start(fabric: &Fabric) -> Result<Registry> {
-        let config = fabric.config();
-        let address = fabric.address();
+    /// `keep_alive`, announcing `servers`), so a participant that does both hears its own
+    /// first keep-alive. Returns once everything is declared on the broker. The threads are
+    /// the fabric's own: they hold nothing that would keep it open.
+    pub(crate) fn start(participant: &Participant, servers: &ServerList) -> Result<Registry> {
+        let config = participant.config();
+        let address = participant.address();
         // Dropped on an early return, which stops whatever had started.
         let mut registry = Registry::default();
         if config.keep_alive_listen {
             let (directory, woken) = Directory::new(config.discovery_ttl);
             registry.reaper = Some(Reaper::start(Arc::clone(&directory), woken)?);
-            let queue = wire::listener_queue(address, &unique_token());
+            let queue = address.listener_queue(&unique_token());
             let spec = ConsumerSpec {
                 thread_name: "fabric-registry".to_owned(),
                 declarations: wire::listener_topology(&config.discovery_exchange, &queue),
@@ -114,8 +116,9 @@ impl Registry {
                 // Filed or unreadable, a keep-alive is never worth a second look.
                 Disposition::Ack
             };
-            registry.listener = Some(consumer::spawn_on(
-                Arc::clone(fabric.link()),
+            registry.listener = Some(consumer::spawn(
+                Arc::clone(participant.link()),
+                Hold::none(),
                 spec,
                 handler,
             )?);
@@ -137,11 +140,11 @@ impl Registry {
                 started_at: SystemTime::now(),
             };
             registry.announcer = Some(Announcer::start(
-                Arc::clone(fabric.link()),
+                Arc::clone(participant.link()),
                 &config.discovery_exchange,
                 interval,
                 identity,
-                fabric.servers(),
+                Arc::clone(servers),
             )?);
         }
         Ok(registry)
@@ -175,99 +178,6 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// The directory of `fabric`, or why there is none.
-fn directory_of(fabric: &Fabric) -> Result<Arc<Directory>> {
-    fabric.registry_directory().ok_or(Error::NotListening)
-}
-
-impl Fabric {
-    /// The participants heard within the TTL whose address passes `filter`, sorted by name:
-    /// one entry per instance (see [`ServiceInfo`]), this one included if it announces itself.
-    ///
-    /// Needs [`FabricConfig::keep_alive_listen`](crate::FabricConfig::keep_alive_listen),
-    /// else fails with [`Error::NotListening`]. Right after connecting the list is empty
-    /// until the participants' next keep-alives arrive: wait for them with
-    /// [`service_events`](Self::service_events) rather than sleeping.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use fabric_core::{Fabric, FabricConfig, ServiceFilter};
-    ///
-    /// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
-    /// let fabric = Fabric::connect(
-    ///     FabricConfig::new(url, "my_project", "console", "c1").keep_alive_listen(true),
-    /// )?;
-    /// # std::thread::sleep(Duration::from_secs(2));
-    /// for service in fabric.list_services(&ServiceFilter::any().domain("my_project"))? {
-    ///     println!(
-    ///         "{} version {:?}, {:?} calls in flight, heard {:?} ago",
-    ///         service.address,
-    ///         service.version,
-    ///         service.in_flight,
-    ///         service.age()
-    ///     );
-    /// }
-    /// # Ok::<(), fabric_core::Error>(())
-    /// ```
-    pub fn list_services(&self, filter: &ServiceFilter) -> Result<Vec<ServiceInfo>> {
-        directory_of(self)?.list(filter)
-    }
-
-    /// Watches the participants that pass `filter`: the returned [`ServiceEvents`] first
-    /// holds [`ServiceEvent::Appeared`] for each one listed now, then every change as it
-    /// happens. Dropping it ends the watch.
-    ///
-    /// Needs [`FabricConfig::keep_alive_listen`](crate::FabricConfig::keep_alive_listen),
-    /// else fails with [`Error::NotListening`].
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use fabric_core::{Fabric, FabricConfig, ServiceEvent, ServiceFilter};
-    ///
-    /// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
-    /// let fabric = Fabric::connect(
-    ///     FabricConfig::new(url, "my_project", "console", "c1").keep_alive_listen(true),
-    /// )?;
-    /// let events = fabric.service_events(&ServiceFilter::any().service_type("server_app"))?;
-    /// while let Some(event) = events.recv_timeout(Duration::from_secs(10))? {
-    ///     match event {
-    ///         ServiceEvent::Appeared(s) => println!("{} is up", s.address),
-    ///         ServiceEvent::Left(s) | ServiceEvent::Silent(s) => println!("{} is gone", s.address),
-    ///         _ => {}
-    ///     }
-    /// }
-    /// # Ok::<(), fabric_core::Error>(())
-    /// ```
-    pub fn service_events(&self, filter: &ServiceFilter) -> Result<ServiceEvents> {
-        ServiceEvents::start(self, directory_of(self)?, filter.clone())
-    }
-
-    /// Calls `callback` with each change among the participants that pass `filter`, on a
-    /// thread of its own, starting with [`ServiceEvent::Appeared`] for each one listed now.
-    /// The watch lasts until the returned [`ServiceWatcher`] is dropped.
-    ///
-    /// Needs [`FabricConfig::keep_alive_listen`](crate::FabricConfig::keep_alive_listen),
-    /// else fails with [`Error::NotListening`].
-    ///
-    /// ```no_run
-    /// use fabric_core::{Fabric, FabricConfig, ServiceFilter};
-    ///
-    /// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
-    /// let fabric = Fabric::connect(
-    ///     FabricConfig::new(url, "my_project", "console", "c1").keep_alive_listen(true),
-    /// )?;
-    /// let _watcher = fabric.watch_services(&ServiceFilter::any(), |event| println!("{event:?}"))?;
-    /// // ... events are printed until `_watcher` goes out of scope.
-    /// # Ok::<(), fabric_core::Error>(())
-    /// ```
-    pub fn watch_services<F>(&self, filter: &ServiceFilter, callback: F) -> Result<ServiceWatcher>
-    where
-        F: FnMut(ServiceEvent) + Send + 'static,
-    {
-        ServiceWatcher::start(self, directory_of(self)?, filter.clone(), callback)
     }
 }
 

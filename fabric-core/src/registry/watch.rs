@@ -5,18 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use parking_lot::Mutex;
 
 use super::directory::Directory;
-use super::ServiceEvent;
+use super::info::{ServiceEvent, ServiceFilter};
+use crate::broker::participant::Hold;
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::{Error, Fabric, Result};
 
 /// A watch's place in the directory; leaving it ends the watch.
 struct Registration {
     directory: Arc<Directory>,
     id: u64,
     /// Keeps the connection, and so the listener, alive while someone watches.
-    _fabric: Fabric,
+    _hold: Hold,
 }
 
 impl Drop for Registration {
@@ -31,9 +33,10 @@ impl Drop for Registration {
 /// Events wait in an unbounded queue until taken. The watch ends when this is dropped; when
 /// the fabric closes, the receiving methods return [`Error::Closed`] (and iteration ends)
 /// once the events already queued are taken.
+#[must_use = "dropping ServiceEvents ends the watch at once"]
 pub struct ServiceEvents {
     events: Receiver<ServiceEvent>,
-    _registration: Registration,
+    registration: Mutex<Option<Registration>>,
 }
 
 impl std::fmt::Debug for ServiceEvents {
@@ -46,19 +49,26 @@ impl std::fmt::Debug for ServiceEvents {
 
 impl ServiceEvents {
     pub(crate) fn start(
-        fabric: &Fabric,
+        hold: Hold,
         directory: Arc<Directory>,
-        filter: super::ServiceFilter,
+        filter: ServiceFilter,
     ) -> Result<ServiceEvents> {
         let (id, events) = directory.watch(filter)?;
         Ok(ServiceEvents {
             events,
-            _registration: Registration {
+            registration: Mutex::new(Some(Registration {
                 directory,
                 id,
-                _fabric: fabric.clone(),
-            },
+                _hold: hold,
+            })),
         })
+    }
+
+    /// Ends the watch: the events already queued can still be taken, then the receiving
+    /// methods return [`Error::Closed`]. Dropping it does the same.
+    pub fn close(&self) -> Result<()> {
+        self.registration.lock().take();
+        Ok(())
     }
 
     /// Waits for the next event.
@@ -93,28 +103,29 @@ impl ServiceEvents {
 /// A callback watching the registry from a thread of its own (`fabric-watch`): from
 /// [`Fabric::watch_services`](crate::Fabric::watch_services).
 ///
-/// Dropping it (or [`stop`](Self::stop)) ends the watch: the callback finishes the event in
+/// Dropping it (or [`close`](Self::close)) ends the watch: the callback finishes the event in
 /// hand, gets no other, and the thread is waited for. The fabric closing ends it too. A
 /// callback may drop its own watcher; the thread then ends when the callback returns. A
 /// callback that panics is logged and gets the next event all the same.
+#[must_use = "dropping a ServiceWatcher ends the watch at once"]
 pub struct ServiceWatcher {
-    registration: Option<Registration>,
+    registration: Mutex<Option<Registration>>,
     thread: StoppableThread,
 }
 
 impl std::fmt::Debug for ServiceWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceWatcher")
-            .field("running", &self.registration.is_some())
+            .field("running", &self.registration.lock().is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ServiceWatcher {
     pub(crate) fn start<F>(
-        fabric: &Fabric,
+        hold: Hold,
         directory: Arc<Directory>,
-        filter: super::ServiceFilter,
+        filter: ServiceFilter,
         mut callback: F,
     ) -> Result<ServiceWatcher>
     where
@@ -124,7 +135,7 @@ impl ServiceWatcher {
         let registration = Registration {
             directory,
             id,
-            _fabric: fabric.clone(),
+            _hold: hold,
         };
         let thread = StoppableThread::spawn("fabric-watch", move |stopped| {
             for event in events.iter() {
@@ -138,31 +149,38 @@ impl ServiceWatcher {
             }
         })?;
         Ok(ServiceWatcher {
-            registration: Some(registration),
+            registration: Mutex::new(Some(registration)),
             thread,
         })
     }
 
-    /// Ends the watch and waits for the callback to return.
-    pub fn stop(mut self) {
-        self.end();
-    }
-
-    fn end(&mut self) {
+    /// Ends the watch and waits for the callback to return (unless called from the
+    /// callback itself). Later calls return `Ok`. Dropping it does the same.
+    pub fn close(&self) -> Result<()> {
         self.thread.signal();
         // Unwatching drops the events' sender, which wakes a thread waiting for one.
-        let registration = self.registration.take();
+        let registration = self.registration.lock().take();
         if let Some(registration) = &registration {
             registration.directory.unwatch(registration.id);
         }
         self.thread.stop();
-        // The fabric goes last: it may be the last handle, and closing it stops threads.
+        // The hold goes last: it may be the fabric's last, and closing it stops threads.
         drop(registration);
+        Ok(())
+    }
+
+    /// The old name of [`close`](Self::close).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `close`, as every handle that stops something"
+    )]
+    pub fn stop(self) {
+        let _ = self.close();
     }
 }
 
 impl Drop for ServiceWatcher {
     fn drop(&mut self) {
-        self.end();
+        let _ = self.close();
     }
 }

@@ -28,8 +28,6 @@ const SERVICE_ID: &str = "service_id";
 /// fabric's own header: the participant's version, for Python peers, whose
 /// `subscribe_service_keepalives` callbacks see the headers but not the body.
 const SERVICE_VERSION: &str = "service_version";
-/// The longest AMQP short string: the limit for queue names.
-const AMQP_NAME_MAX: usize = 255;
 
 /// The discovery messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,17 +58,6 @@ pub(crate) fn discovery_exchange(name: &str) -> Declaration {
         kind: ExchangeType::Headers,
         durable: true,
         auto_delete: false,
-    }
-}
-
-/// The name of one listener's queue: amqp-fabric's `{fqn}.subscriber` plus a token of its
-/// own, so that instances of a clique each hear every keep-alive instead of sharing them.
-pub(crate) fn listener_queue(address: &ServiceAddress, token: &str) -> String {
-    let name = format!("{}.subscriber.{token}", address.fqn());
-    if name.len() <= AMQP_NAME_MAX {
-        name
-    } else {
-        format!("fabric.subscriber.{token}")
     }
 }
 
@@ -355,27 +342,5 @@ mod tests {
         bad = PYTHON_HEADERS;
         bad[0].1 = "hello";
         assert!(parse(&incoming(&bad, b""), Instant::now()).is_err());
-    }
-
-    #[test]
-    fn listener_queues_are_unique_and_fit_amqp_names() {
-        let address = ServiceAddress::new("shop", "calc", "c1").unwrap();
-        assert_eq!(
-            listener_queue(&address, "t0k"),
-            "shop.calc.c1.subscriber.t0k"
-        );
-        let long = [
-            "x".repeat(60),
-            "x".repeat(60),
-            "x".repeat(60),
-            "x".repeat(60),
-        ]
-        .join(".");
-        let address = ServiceAddress::new(&long, "t", "i").unwrap();
-        let token = "0123456789abcdef";
-        assert_eq!(
-            listener_queue(&address, token),
-            format!("fabric.subscriber.{token}")
-        );
     }
 }

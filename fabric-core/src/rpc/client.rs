@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use super::caller::{Caller, Outcome, PendingReply};
 use super::protocol::{self, error_kind, Failure};
-use super::RetryPolicy;
-use crate::{Codec, Error, Fabric, Result, ServiceAddress};
+use super::retry::RetryPolicy;
+use crate::address::ServiceAddress;
+use crate::broker::participant::Participant;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
 
 /// A handle for calling one service: cheap to clone, and shared by any number of threads.
 ///
@@ -25,14 +28,15 @@ use crate::{Codec, Error, Fabric, Result, ServiceAddress};
 /// struct Args { x: i64, y: i64 }
 ///
 /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "my_project", "client_app", "c1"))?;
-/// let python = RpcClient::connect(&fabric, "my_project", "server_app", "my_app")?.with_codec(Codec::Json);
+/// let python = RpcClient::new(&fabric, "my_project", "server_app", "my_app")?.with_codec(Codec::Json);
 /// let product: i64 = python.call("multiply", &Args { x: 5, y: 7 })?;
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct RpcClient {
-    fabric: Fabric,
+    /// The fabric's connection and a hold that keeps it open while the client lives.
+    participant: Participant,
     caller: Arc<Caller>,
     address: Arc<ServiceAddress>,
     timeout: Duration,
@@ -51,31 +55,27 @@ impl std::fmt::Debug for RpcClient {
 }
 
 impl RpcClient {
-    /// A client of the service at `domain.service_type.service_id`.
-    ///
-    /// Checks the names and starts the fabric's reply thread if it is not running yet; it does
-    /// not check that the service runs (it may start later): a call to a service with no
-    /// running instance fails at once with [`Error::NoSuchService`].
-    pub fn connect(
-        fabric: &Fabric,
-        domain: &str,
-        service_type: &str,
-        service_id: &str,
-    ) -> Result<RpcClient> {
-        let address = ServiceAddress::new(domain, service_type, service_id)?;
-        let caller = fabric.caller()?;
-        Ok(RpcClient {
-            fabric: fabric.clone(),
+    /// A client of the service at `address`, calling through `caller` over the
+    /// participant's connection, with its default timeout and codec (see `RpcClient::new`).
+    pub(crate) fn with_parts(
+        participant: Participant,
+        caller: Arc<Caller>,
+        address: ServiceAddress,
+    ) -> RpcClient {
+        let config = participant.config();
+        RpcClient {
+            timeout: config.call_timeout,
+            codec: config.codec,
+            retry: RetryPolicy::default(),
+            participant,
             caller,
             address: Arc::new(address),
-            timeout: fabric.config().call_timeout,
-            codec: fabric.config().codec,
-            retry: RetryPolicy::default(),
-        })
+        }
     }
 
     /// The same client with another call timeout. The timeout also goes with each call as its
     /// expiration, so the broker drops a call that waited in its queue too long.
+    #[must_use = "with_timeout returns a new client; the original is unchanged"]
     pub fn with_timeout(&self, timeout: Duration) -> RpcClient {
         RpcClient {
             timeout,
@@ -84,6 +84,7 @@ impl RpcClient {
     }
 
     /// The same client with another codec; [`Codec::Json`] talks to Python peers.
+    #[must_use = "with_codec returns a new client; the original is unchanged"]
     pub fn with_codec(&self, codec: Codec) -> RpcClient {
         RpcClient {
             codec,
@@ -94,6 +95,7 @@ impl RpcClient {
     /// The same client with another retry policy for idempotent calls
     /// ([`call_idempotent`](Self::call_idempotent), and the methods a trait marks
     /// `#[fabric(idempotent)]`). Default: [`RetryPolicy::default`].
+    #[must_use = "with_retry returns a new client; the original is unchanged"]
     pub fn with_retry(&self, retry: RetryPolicy) -> RpcClient {
         RpcClient {
             retry,
@@ -151,7 +153,7 @@ impl RpcClient {
     /// # use std::time::Duration;
     /// # #[derive(serde::Serialize)] struct Args { sku: String }
     /// # let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "d", "t", "i"))?;
-    /// let stock = RpcClient::connect(&fabric, "shop", "stock", "s1")?
+    /// let stock = RpcClient::new(&fabric, "shop", "stock", "s1")?
     ///     .with_retry(RetryPolicy::new(5, Duration::from_millis(100)));
     /// let count: u32 = stock.call_idempotent("count", &Args { sku: "A-1".into() })?;
     /// # Ok(())
@@ -216,7 +218,7 @@ impl RpcClient {
     /// # use fabric_core::{Fabric, FabricConfig, RpcClient};
     /// # #[derive(serde::Serialize)] struct Args { x: i64, y: i64 }
     /// # let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "d", "t", "i"))?;
-    /// let client = RpcClient::connect(&fabric, "my_project", "server_app", "my_app")?;
+    /// let client = RpcClient::new(&fabric, "my_project", "server_app", "my_app")?;
     /// let calls: Vec<_> = (0..64)
     ///     .map(|i| client.start_call::<_, i64>("multiply", &Args { x: i, y: 2 }))
     ///     .collect::<Result<_, _>>()?;
@@ -320,7 +322,10 @@ impl RpcClient {
     fn unroutable(&self, method: &str) -> Error {
         let exists = |method: &str| {
             let queue = self.address.method_queue(method);
-            self.fabric.queue_exists(&queue).unwrap_or(false)
+            self.participant
+                .link()
+                .queue_exists(&queue)
+                .unwrap_or(false)
         };
         if exists(protocol::HEALTH_CHECK) && !exists(method) {
             Error::UnknownMethod {

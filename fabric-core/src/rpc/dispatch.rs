@@ -1,12 +1,10 @@
 //! The seam between generated code and the server: what `#[fabric_service]` implements.
 
-use std::fmt;
-
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::reply::Reply;
-use crate::Codec;
+use super::reply::{DispatchError, Reply};
+use crate::codec::Codec;
 
 /// A service a [`Server`](crate::Server) can run: decodes a call, runs the user's method,
 /// encodes its outcome.
@@ -31,33 +29,6 @@ pub trait Dispatch: Send + Sync + 'static {
     /// in the method is caught by the server.
     fn dispatch(&self, method: &str, codec: Codec, body: &[u8]) -> Result<Reply, DispatchError>;
 }
-
-/// Why a call could not be dispatched. The server answers each with its own error reply
-/// (see the README's table of errors).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DispatchError {
-    /// The service has no method of that name: the method did not run.
-    UnknownMethod,
-    /// The arguments do not fit the method: one is missing, unexpected or of the wrong type,
-    /// or the body does not decode at all. The method did not run. The message says which
-    /// argument, in the words a Python server would use.
-    BadArguments(String),
-    /// The method ran, but its result or error could not be encoded.
-    Unencodable(String),
-}
-
-impl fmt::Display for DispatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DispatchError::UnknownMethod => f.write_str("no such method"),
-            DispatchError::BadArguments(message) => write!(f, "bad arguments: {message}"),
-            DispatchError::Unencodable(message) => write!(f, "cannot encode: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for DispatchError {}
 
 /// A type that can cross the wire as an argument or result: serde's `Serialize` and
 /// `DeserializeOwned`. The macro checks every argument and return type against it so that a

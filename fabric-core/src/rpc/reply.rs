@@ -1,4 +1,5 @@
-//! A method's outcome, encoded for the wire: a value, or the service's own error.
+//! What dispatching a call gives: a method's outcome encoded for the wire (a value, or the
+//! service's own error), or why there is none.
 //!
 //! A method that returns `Result<T, E>` answers `Ok(v)` with a `result` message whose body is
 //! the plain `v`, as a Python server returns a value, and `Err(e)` with an `error` message, as
@@ -11,9 +12,35 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::ser::{self, Impossible, Serialize};
 
-use super::dispatch::DispatchError;
 use super::protocol;
-use crate::Codec;
+use crate::codec::Codec;
+
+/// Why a call could not be dispatched. The server answers each with its own error reply
+/// (see the README's table of errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// The service has no method of that name: the method did not run.
+    UnknownMethod,
+    /// The arguments do not fit the method: one is missing, unexpected or of the wrong type,
+    /// or the body does not decode at all. The method did not run. The message says which
+    /// argument, in the words a Python server would use.
+    BadArguments(String),
+    /// The method ran, but its result or error could not be encoded.
+    Unencodable(String),
+}
+
+impl fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DispatchError::UnknownMethod => f.write_str("no such method"),
+            DispatchError::BadArguments(message) => write!(f, "bad arguments: {message}"),
+            DispatchError::Unencodable(message) => write!(f, "cannot encode: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for DispatchError {}
 
 /// The `type` of an error whose value has no name of its own in serde's data model.
 pub(crate) const UNNAMED_ERROR: &str = "Error";

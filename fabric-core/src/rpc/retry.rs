@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 /// How often an idempotent method is tried again when its call may not have completed.
 ///
@@ -48,7 +48,7 @@ impl RetryPolicy {
     /// with `error`; `None` when the call must not be tried again: the error is final, or
     /// the attempts are used up. The backoff doubles after each retry.
     pub(crate) fn delay_after(&self, attempt: u32, error: &Error) -> Option<Duration> {
-        if attempt >= self.attempts || !worth_retrying(error) {
+        if attempt >= self.attempts || !error.is_transient() {
             return None;
         }
         let doubling = 1u32
@@ -56,20 +56,6 @@ impl RetryPolicy {
             .unwrap_or(u32::MAX);
         Some(self.backoff.saturating_mul(doubling))
     }
-}
-
-/// Whether a failed call may succeed if tried again: it may not have completed because the
-/// connection broke, the broker was away, the reply did not come in time, or the service's
-/// queues were missing (a server declares them again after a reconnection). An answer of the
-/// service, a codec error or a closed fabric would only repeat.
-pub(crate) fn worth_retrying(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::CallInterrupted { .. }
-            | Error::Unavailable { .. }
-            | Error::Timeout { .. }
-            | Error::NoSuchService { .. }
-    )
 }
 
 impl Default for RetryPolicy {
@@ -106,7 +92,7 @@ mod tests {
             service: "d.t.i".into(),
         };
         for error in [interrupted(), timeout, unavailable, missing] {
-            assert!(worth_retrying(&error), "{error:?}");
+            assert!(error.is_transient(), "{error:?}");
         }
     }
 
@@ -131,7 +117,7 @@ mod tests {
         ];
         let policy = RetryPolicy::new(10, Duration::from_millis(10));
         for error in finals {
-            assert!(!worth_retrying(&error), "{error:?}");
+            assert!(!error.is_transient(), "{error:?}");
             assert_eq!(policy.delay_after(1, &error), None, "{error:?}");
         }
     }

@@ -1,25 +1,25 @@
-//! The data stream: `{domain}.data`, a headers exchange, as amqp-fabric's `publish_data`.
+//! The data stream: `{domain}.data`, a headers exchange, as amqp-fabric's `publish_data` and
+//! `subscribe_data`.
 
 use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
-use serde::Serialize;
 
-use super::subscriber::{DataStream, Subscriber};
-use super::{Headers, Message};
-use crate::broker::consumer::Subscription;
-use crate::broker::publisher::{Outgoing, Receipt};
+use super::headers::stamped;
+use super::subscriber::{sealed, Subscriber, SubscriberKind};
+use super::{HeaderValue, Headers};
+use crate::broker::participant::Participant;
+use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
-use crate::{Fabric, Result};
+use crate::error::Result;
 
-pub(super) fn exchange_name(fabric: &Fabric) -> String {
-    format!(
-        "{}.{}",
-        fabric.address().domain(),
-        fabric.config().data_exchange
-    )
+/// The domain's data exchange.
+fn exchange(participant: &Participant) -> String {
+    participant
+        .address()
+        .data_exchange(&participant.config().data_exchange)
 }
 
 /// Durable, as amqp-fabric declares it (a different flag would be refused by the broker).
-pub(super) fn exchange_declaration(name: &str) -> Declaration {
+fn exchange_declaration(name: &str) -> Declaration {
     Declaration::Exchange {
         name: name.to_owned(),
         kind: ExchangeType::Headers,
@@ -28,107 +28,81 @@ pub(super) fn exchange_declaration(name: &str) -> Declaration {
     }
 }
 
-impl Fabric {
-    /// Publishes `body` to the domain's data stream with `headers`, to which the publisher's
-    /// `service_id` and `service_type` are added (the caller's `headers` are not changed).
-    ///
-    /// Returns once the message is on its way; the [`Receipt`] tells when the broker has
-    /// taken it. Publishes are confirmed by the broker in a window
-    /// ([`FabricConfig::publish_window`](crate::FabricConfig::publish_window)): a publisher
-    /// far ahead of the broker blocks here.
-    ///
-    /// ```no_run
-    /// # fn main() -> fabric_core::Result<()> {
-    /// use fabric_core::{Fabric, FabricConfig, Headers};
-    ///
-    /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "shop", "till", "t1"))?;
-    /// let headers = Headers::new().with("msg_type", "CUSTOMER_TRANSACTIONS").with("currency", "USD");
-    /// fabric.publish_data(br#"{"order_total": 55}"#, &headers)?.wait()?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn publish_data(&self, body: &[u8], headers: &Headers) -> Result<Receipt> {
-        self.publish_data_as(body.to_vec(), headers, None)
-    }
-
-    /// Publishes `value` encoded with the fabric's codec, named in the message's content
-    /// type so that [`Message::decode`] on the other side picks the same codec.
-    pub fn publish_data_value<T: Serialize + ?Sized>(
-        &self,
-        value: &T,
-        headers: &Headers,
-    ) -> Result<Receipt> {
-        let codec = self.config().codec;
-        let body = codec.encode(value, "a data message")?;
-        self.publish_data_as(body, headers, Some(codec.content_type()))
-    }
-
-    fn publish_data_as(
-        &self,
-        body: Vec<u8>,
-        headers: &Headers,
-        content_type: Option<&str>,
-    ) -> Result<Receipt> {
-        let properties = || {
-            let properties = AmqpProperties::default().with_headers(self.stamped(headers));
-            match content_type {
-                Some(content_type) => properties.with_content_type(content_type.to_owned()),
-                None => properties,
-            }
-        };
-        // The publisher declares the exchange on each connection before its first message.
-        self.publisher()?.publish(Outgoing {
-            exchange: exchange_name(self),
-            declaration: exchange_declaration,
-            routing_key: "",
-            body,
-            properties: &properties,
-        })
-    }
-
-    /// A subscriber to the domain's data stream, queue `name`: set its header filter and
-    /// options, then start it with `handle` or `inbox`.
-    ///
-    /// ```no_run
-    /// # fn main() -> fabric_core::Result<()> {
-    /// use fabric_core::{Fabric, FabricConfig};
-    ///
-    /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "shop", "books", "b1"))?;
-    /// let _subscription = fabric
-    ///     .data_subscriber("accountant")
-    ///     .header("msg_type", "CUSTOMER_TRANSACTIONS")
-    ///     .handle(|message| println!("{} bytes from {:?}", message.body().len(), message.publisher_id()))?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn data_subscriber(&self, name: &str) -> Subscriber<DataStream> {
-        Subscriber::new(self, name)
-    }
-
-    /// amqp-fabric's `subscribe_data`: every message whose headers match all of `headers`
-    /// goes to `handler`, on the subscription's own thread.
-    pub fn subscribe_data<F>(
-        &self,
-        name: &str,
-        headers: &Headers,
-        handler: F,
-    ) -> Result<Subscription>
-    where
-        F: FnMut(Message) + Send + 'static,
-    {
-        self.data_subscriber(name).headers(headers).handle(handler)
-    }
-
-    /// `headers` plus this participant's `service_id` and `service_type`, as AMQP headers.
-    pub(super) fn stamped(&self, headers: &Headers) -> FieldTable {
-        let mut table = headers.to_table();
-        let address = self.address();
-        for (name, value) in [
-            ("service_id", address.service_id()),
-            ("service_type", address.service_type()),
-        ] {
-            table.insert(name.to_owned(), AmqpValue::LongString(value.to_owned()));
+/// Publishes `body` to the domain's data stream with `headers` and the publisher's own
+/// (`service_id`, `service_type`), and the content type of a typed publish.
+pub(crate) fn publish(
+    participant: &Participant,
+    publisher: &ConfirmingPublisher,
+    body: Vec<u8>,
+    headers: &Headers,
+    content_type: Option<&str>,
+) -> Result<Receipt> {
+    let properties = || {
+        let properties =
+            AmqpProperties::default().with_headers(stamped(participant.address(), headers));
+        match content_type {
+            Some(content_type) => properties.with_content_type(content_type.to_owned()),
+            None => properties,
         }
-        table
+    };
+    // The publisher declares the exchange on each connection before its first message.
+    publisher.publish(Outgoing {
+        exchange: exchange(participant),
+        declaration: exchange_declaration,
+        routing_key: "",
+        body,
+        properties: &properties,
+    })
+}
+
+/// Marks a [`Subscriber`] of the data stream (a headers exchange): the headers it matches.
+#[derive(Debug, Default)]
+pub struct DataStream {
+    headers: Headers,
+    match_any: bool,
+}
+
+impl SubscriberKind for DataStream {}
+
+// Sealed: nobody outside the crate can name the trait or call this.
+#[allow(private_interfaces)]
+impl sealed::Sealed for DataStream {
+    fn bindings(&self, participant: &Participant, queue: &str) -> Result<Vec<Declaration>> {
+        let exchange = exchange(participant);
+        let mut arguments: FieldTable = self.headers.to_table();
+        let mode = if self.match_any { "any" } else { "all" };
+        arguments.insert("x-match".to_owned(), AmqpValue::LongString(mode.to_owned()));
+        Ok(vec![
+            exchange_declaration(&exchange),
+            Declaration::Binding {
+                queue: queue.to_owned(),
+                exchange,
+                routing_key: String::new(),
+                arguments,
+            },
+        ])
+    }
+}
+
+impl Subscriber<DataStream> {
+    /// Deliver only messages with this header (all of them must match, unless
+    /// [`match_any`](Self::match_any)).
+    pub fn header(mut self, name: &str, value: impl Into<HeaderValue>) -> Self {
+        self.kind.headers.insert(name, value);
+        self
+    }
+
+    /// Deliver only messages with these headers.
+    pub fn headers(mut self, headers: &Headers) -> Self {
+        for (name, value) in headers.iter() {
+            self.kind.headers.insert(name, value.clone());
+        }
+        self
+    }
+
+    /// Deliver messages that match any one of the headers (`x-match=any`) instead of all.
+    pub fn match_any(mut self) -> Self {
+        self.kind.match_any = true;
+        self
     }
 }

@@ -4,21 +4,20 @@
 //! (`order.created`, `stock.reserved`), topic routing with `*` and `#` wildcards is the
 //! better fit, so fabric offers it beside the data stream.
 
-use amiquip::{AmqpProperties, ExchangeType};
-use serde::Serialize;
+use amiquip::{AmqpProperties, ExchangeType, FieldTable};
 
-use super::subscriber::{Events, Subscriber};
-use super::{Headers, Message};
-use crate::broker::consumer::Subscription;
-use crate::broker::publisher::{Outgoing, Receipt};
+use super::headers::stamped;
+use super::subscriber::{sealed, Subscriber, SubscriberKind};
+use super::Headers;
+use crate::address::AMQP_NAME_MAX;
+use crate::broker::participant::Participant;
+use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
-use crate::{Error, Fabric, Result};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
 
-pub(super) fn exchange_name(fabric: &Fabric) -> String {
-    format!("{}.events", fabric.address().domain())
-}
-
-pub(super) fn exchange_declaration(name: &str) -> Declaration {
+/// The domain's topic exchange: durable, so bindings of durable subscribers outlive a restart.
+fn exchange_declaration(name: &str) -> Declaration {
     Declaration::Exchange {
         name: name.to_owned(),
         kind: ExchangeType::Topic,
@@ -28,7 +27,7 @@ pub(super) fn exchange_declaration(name: &str) -> Declaration {
 }
 
 /// Checks a routing key (or, with `pattern`, a binding pattern with `*` and `#`).
-pub(super) fn check_topic(topic: &str, pattern: bool) -> Result<()> {
+fn check_topic(topic: &str, pattern: bool) -> Result<()> {
     let kind = if pattern {
         "topic pattern"
     } else {
@@ -42,8 +41,8 @@ pub(super) fn check_topic(topic: &str, pattern: bool) -> Result<()> {
     if topic.is_empty() {
         return Err(invalid("it is empty".to_owned()));
     }
-    if topic.len() > 255 {
-        return Err(invalid("it is longer than 255 bytes".to_owned()));
+    if topic.len() > AMQP_NAME_MAX {
+        return Err(invalid(format!("it is longer than {AMQP_NAME_MAX} bytes")));
     }
     for word in topic.split('.') {
         if word.is_empty() {
@@ -66,59 +65,71 @@ pub(super) fn check_topic(topic: &str, pattern: bool) -> Result<()> {
     Ok(())
 }
 
-impl Fabric {
-    /// Publishes `payload` as an event with routing key `routing_key` (`order.created`),
-    /// encoded with the fabric's codec. Headers carry the publisher's `service_id` and
-    /// `service_type`. Confirmed like [`publish_data`](Self::publish_data).
-    pub fn publish_event<T: Serialize + ?Sized>(
-        &self,
-        routing_key: &str,
-        payload: &T,
-    ) -> Result<Receipt> {
-        check_topic(routing_key, false)?;
-        let codec = self.config().codec;
-        let body = codec.encode(payload, format_args!("the event `{routing_key}`"))?;
-        let properties = || {
-            AmqpProperties::default()
-                .with_content_type(codec.content_type().to_owned())
-                .with_headers(self.stamped(&Headers::new()))
-        };
-        // The publisher declares the exchange on each connection before its first message.
-        self.publisher()?.publish(Outgoing {
-            exchange: exchange_name(self),
-            declaration: exchange_declaration,
-            routing_key,
-            body,
-            properties: &properties,
-        })
-    }
+/// Publishes `body`, encoded with `codec`, as an event with routing key `routing_key`;
+/// headers carry the publisher's `service_id` and `service_type`.
+pub(crate) fn publish(
+    participant: &Participant,
+    publisher: &ConfirmingPublisher,
+    routing_key: &str,
+    body: Vec<u8>,
+    codec: Codec,
+) -> Result<Receipt> {
+    check_topic(routing_key, false)?;
+    let properties = || {
+        AmqpProperties::default()
+            .with_content_type(codec.content_type().to_owned())
+            .with_headers(stamped(participant.address(), &Headers::new()))
+    };
+    // The publisher declares the exchange on each connection before its first message.
+    publisher.publish(Outgoing {
+        exchange: participant.address().events_exchange(),
+        declaration: exchange_declaration,
+        routing_key,
+        body,
+        properties: &properties,
+    })
+}
 
-    /// A subscriber to the domain's events, queue `name`: add topics with `.topic(..)`, then
-    /// start it with `handle` or `inbox`.
-    pub fn event_subscriber(&self, name: &str) -> Subscriber<Events> {
-        Subscriber::new(self, name)
-    }
+/// Marks a [`Subscriber`] of events (a topic exchange): the topic patterns it binds.
+#[derive(Debug, Default)]
+pub struct Events {
+    topics: Vec<String>,
+}
 
-    /// Every event whose routing key matches `pattern` goes to `handler`, on the
-    /// subscription's own thread.
-    ///
-    /// ```no_run
-    /// # fn main() -> fabric_core::Result<()> {
-    /// use fabric_core::{Fabric, FabricConfig};
-    ///
-    /// let fabric = Fabric::connect(FabricConfig::new("amqp://127.0.0.1", "shop", "mailer", "m1"))?;
-    /// let _subscription = fabric.subscribe_events("mailer", "user.profile.*", |event| {
-    ///     println!("{}: {} bytes", event.routing_key(), event.body().len());
-    /// })?;
-    /// fabric.publish_event("user.profile.updated", &"alice")?.wait()?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn subscribe_events<F>(&self, name: &str, pattern: &str, handler: F) -> Result<Subscription>
-    where
-        F: FnMut(Message) + Send + 'static,
-    {
-        self.event_subscriber(name).topic(pattern).handle(handler)
+impl SubscriberKind for Events {}
+
+// Sealed: nobody outside the crate can name the trait or call this.
+#[allow(private_interfaces)]
+impl sealed::Sealed for Events {
+    fn bindings(&self, participant: &Participant, queue: &str) -> Result<Vec<Declaration>> {
+        if self.topics.is_empty() {
+            return Err(Error::InvalidName {
+                kind: "event subscriber",
+                name: queue.to_owned(),
+                reason: "it has no topic: add one with .topic(\"order.*\")".to_owned(),
+            });
+        }
+        let exchange = participant.address().events_exchange();
+        let mut declarations = vec![exchange_declaration(&exchange)];
+        for topic in &self.topics {
+            check_topic(topic, true)?;
+            declarations.push(Declaration::Binding {
+                queue: queue.to_owned(),
+                exchange: exchange.clone(),
+                routing_key: topic.clone(),
+                arguments: FieldTable::default(),
+            });
+        }
+        Ok(declarations)
+    }
+}
+
+impl Subscriber<Events> {
+    /// Deliver events whose routing key matches `pattern`: words separated by `.`, where `*`
+    /// stands for one word and `#` for zero or more (`order.*`, `user.profile.#`).
+    pub fn topic(mut self, pattern: &str) -> Self {
+        self.kind.topics.push(pattern.to_owned());
+        self
     }
 }
 

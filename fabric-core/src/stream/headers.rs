@@ -5,6 +5,8 @@ use std::fmt;
 
 use amiquip::{AmqpValue, FieldTable};
 
+use crate::address::ServiceAddress;
+
 /// One header value. RabbitMQ's headers exchange matches on type and value, so publish and
 /// subscribe with the same kind of value (a string `"5"` does not match an integer `5`).
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +180,19 @@ impl<K: AsRef<str>, V: Into<HeaderValue>> FromIterator<(K, V)> for Headers {
                 .collect(),
         )
     }
+}
+
+/// `headers` plus the publisher's `service_id` and `service_type`, as AMQP headers: what
+/// amqp-fabric's `publish_data` adds (without changing the caller's headers, as it does).
+pub(crate) fn stamped(address: &ServiceAddress, headers: &Headers) -> FieldTable {
+    let mut table = headers.to_table();
+    for (name, value) in [
+        ("service_id", address.service_id()),
+        ("service_type", address.service_type()),
+    ] {
+        table.insert(name.to_owned(), AmqpValue::LongString(value.to_owned()));
+    }
+    table
 }
 
 #[cfg(test)]

@@ -2,14 +2,20 @@
 //! your own.
 //!
 //! Both publish through the fabric's confirming publisher and subscribe through fabric's
-//! consumer threads; they differ only in the exchange and how a queue is bound to it.
+//! consumer threads; they differ only in the exchange and how a queue is bound to it: the
+//! generic builder is `subscriber.rs`, each kind (`data.rs`, `events.rs`) says how it binds
+//! and publishes. The entry points on `Fabric` are in `fabric/streams.rs`.
 
-mod data;
-mod events;
+pub(crate) mod data;
+pub(crate) mod events;
 mod headers;
+mod inbox;
 mod message;
 mod subscriber;
 
+pub use data::DataStream;
+pub use events::Events;
 pub use headers::{HeaderValue, Headers};
+pub use inbox::Inbox;
 pub use message::Message;
-pub use subscriber::{DataStream, Events, Inbox, Subscriber, SubscriberKind};
+pub use subscriber::{Subscriber, SubscriberKind};

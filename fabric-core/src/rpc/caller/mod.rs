@@ -6,19 +6,20 @@
 //! is `Send` but not `Sync`, and the mutex makes one publish at a time while sparing every
 //! call a hop through another thread (a wake-up on the latency path).
 //!
-//! Replies are read by the callers too (`waiting`). The reply thread (`replies`) owns the
+//! Replies are read by the callers too (`waiting.rs`). The reply thread (`replies.rs`) owns the
 //! consuming channel and its consumer (which borrows it) but reads nothing while it runs. Of
 //! the callers waiting, one leads: it reads the consumer's receiver and hands each reply to
-//! its caller's mailbox by correlation id; the others sleep on their own mailbox and nothing
-//! else, so no two callers wait on one channel. When the leader's own reply comes it leaves
+//! its caller's mailbox by correlation id; the others sleep on their own mailbox
+//! (`mailbox.rs`) and nothing else, so no two callers wait on one channel. When the leader's own reply comes it leaves
 //! and wakes a follower to lead on. A sequential caller so gets its reply straight from
 //! amiquip's I/O thread, and under load a reply wakes the leader (if it was asleep) and the
 //! thread it answers.
 //!
 //! Everything that lives and dies with one connection (the reply queue, which is exclusive,
-//! both channels, the consumer, the pending calls) is one reply session (`session`). The
-//! reply thread starts a session per connection and ends it when the connection (or one of
-//! its channels) breaks: every call pending in it fails at once with
+//! both channels, the consumer, the pending calls) is one reply session (`session.rs`), which
+//! keeps its state to itself. The reply thread starts a session per connection, as every
+//! channel-owning thread does (`run_sessions`), puts it in the slot callers take it from
+//! (`slot.rs`), and ends it when the connection (or one of its channels) breaks: every call pending in it fails at once with
 //! [`Outcome::Interrupted`], and calls made meanwhile wait for the next session, up to their
 //! own timeout.
 //!
@@ -27,8 +28,10 @@
 //! is noticed by the next leading caller, whose call then fails with
 //! [`Outcome::Interrupted`]; the reply thread starts a new session after it.
 
+mod mailbox;
 mod replies;
 mod session;
+mod slot;
 mod waiting;
 
 use std::sync::Arc;
@@ -36,15 +39,16 @@ use std::time::{Duration, Instant};
 
 use amiquip::Publish;
 use crossbeam_channel::bounded;
-use parking_lot::{Condvar, Mutex};
 
 use super::protocol::{self, CorrelationIds};
-use crate::broker::link::{ConnectionState, Link};
+use crate::broker::link::Link;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::{Codec, Error, Result};
+use mailbox::Mailbox;
 use replies::reply_thread;
 use session::{End, ReplySession};
-use waiting::Mailbox;
+use slot::Slot;
 pub(crate) use waiting::PendingReply;
 
 /// How a call ended, as the caller layer saw it.
@@ -68,80 +72,9 @@ pub(crate) enum Outcome {
     Closed,
 }
 
-/// The session callers use now, shared by the callers and the reply thread.
-struct Slot {
-    /// The live session; `None` between sessions (while reconnecting).
-    session: Option<Arc<ReplySession>>,
-    /// Set by [`Caller::stop`]: no session will come any more.
-    closed: bool,
-}
-
-struct Shared {
-    link: Arc<Link>,
-    slot: Mutex<Slot>,
-    /// Notified whenever `slot` changes, for calls waiting for a session.
-    changed: Condvar,
-}
-
-impl Shared {
-    /// A live session to send a call in, other than `unusable` (one the call could not be
-    /// sent in), waiting for one until `deadline`.
-    fn live_session(
-        &self,
-        deadline: Instant,
-        unusable: Option<&Arc<ReplySession>>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySession>> {
-        let mut slot = self.slot.lock();
-        loop {
-            if slot.closed {
-                return Err(Error::Closed);
-            }
-            if let Some(session) = &slot.session {
-                let refused = unusable.is_some_and(|u| Arc::ptr_eq(u, session));
-                if !refused && !session.is_ended() {
-                    return Ok(Arc::clone(session));
-                }
-            }
-            if self.changed.wait_until(&mut slot, deadline).timed_out() {
-                if slot.closed {
-                    return Err(Error::Closed);
-                }
-                let reason = match self.link.state() {
-                    ConnectionState::Closed => return Err(Error::Closed),
-                    // Connected, but the reply queue is not set up again yet.
-                    state @ ConnectionState::Connected { .. } => {
-                        format!("{state}, but its reply queue is not set up yet")
-                    }
-                    state => state.to_string(),
-                };
-                return Err(Error::Unavailable {
-                    reason,
-                    waited: timeout,
-                });
-            }
-        }
-    }
-
-    /// No session will come any more: waiting calls fail with [`Error::Closed`].
-    fn close(&self) -> Option<Arc<ReplySession>> {
-        let session = {
-            let mut slot = self.slot.lock();
-            slot.closed = true;
-            slot.session.take()
-        };
-        self.changed.notify_all();
-        session
-    }
-
-    fn is_closed(&self) -> bool {
-        self.slot.lock().closed
-    }
-}
-
 /// The client side of RPC for one fabric, across its reconnections.
 pub(crate) struct Caller {
-    shared: Arc<Shared>,
+    slot: Arc<Slot>,
     ids: CorrelationIds,
     /// Sets up each session, owns its consuming channel and consumer.
     thread: StoppableThread,
@@ -149,13 +82,12 @@ pub(crate) struct Caller {
 
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let slot = self.shared.slot.lock();
         f.debug_struct("Caller")
             .field(
                 "reply_queue",
-                &slot.session.as_ref().map(|s| s.reply_queue.clone()),
+                &self.slot.current().map(|s| s.reply_queue().to_owned()),
             )
-            .field("closed", &slot.closed)
+            .field("closed", &self.slot.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -164,18 +96,11 @@ impl Caller {
     /// Starts the reply thread on `link`, and returns once its first session is up. If the
     /// link is reconnecting, returns at once: calls wait for the session, up to their timeout.
     pub(crate) fn start(link: Arc<Link>) -> Result<Caller> {
-        let shared = Arc::new(Shared {
-            link,
-            slot: Mutex::new(Slot {
-                session: None,
-                closed: false,
-            }),
-            changed: Condvar::new(),
-        });
+        let slot = Arc::new(Slot::new(Arc::clone(&link)));
         let (started_tx, started_rx) = bounded(1);
-        let thread_shared = Arc::clone(&shared);
+        let thread_slot = Arc::clone(&slot);
         let thread = StoppableThread::spawn("fabric-replies", move |stop| {
-            reply_thread(&thread_shared, &stop, started_tx)
+            reply_thread(&link, &thread_slot, &stop, started_tx)
         })?;
         match started_rx.recv() {
             Ok(Ok(())) | Ok(Err(Error::ConnectionLost { .. })) => {}
@@ -188,7 +113,7 @@ impl Caller {
             }
         }
         Ok(Caller {
-            shared,
+            slot,
             ids: CorrelationIds::new(),
             thread,
         })
@@ -211,27 +136,24 @@ impl Caller {
         let correlation_id = self.ids.next();
         let mut unusable: Option<Arc<ReplySession>> = None;
         loop {
-            let session = self
-                .shared
-                .live_session(deadline, unusable.as_ref(), timeout)?;
+            let session = self.slot.live(deadline, unusable.as_ref(), timeout)?;
             let mailbox = Arc::new(Mailbox::default());
             if !session.register(&correlation_id, Arc::clone(&mailbox)) {
                 unusable = Some(session);
                 continue;
             }
-            // From here on, dropping the handle takes the entry out of the map again.
-            let reply = PendingReply {
-                session: Arc::clone(&session),
-                correlation_id: correlation_id.clone(),
+            // From here on, dropping the handle takes the call out of the session again.
+            let reply = PendingReply::new(
+                Arc::clone(&session),
+                correlation_id.clone(),
                 mailbox,
                 deadline,
-                settled: false,
-            };
+            );
             // What is left of the timeout, after any wait for a session.
             let remaining = deadline.saturating_duration_since(Instant::now());
             let properties = protocol::call_properties(
                 correlation_id.clone(),
-                &session.reply_queue,
+                session.reply_queue(),
                 codec,
                 remaining,
             );
@@ -260,7 +182,7 @@ impl Caller {
     /// Stops the reply thread; calls still waiting fail with [`Error::Closed`]. The thread
     /// cancels and drains the consumer before dropping it while the connection is up.
     pub(crate) fn stop(&self) {
-        if let Some(session) = self.shared.close() {
+        if let Some(session) = self.slot.close() {
             session.end(End::Closed);
         }
         self.thread.stop();

@@ -1,20 +1,20 @@
-//! The `fabric-replies` thread: sets up a reply session per connection, owns its consuming
-//! channel and consumer, and ends the session when the connection or a channel breaks.
+//! The `fabric-replies` thread: a reply session per connection, run by
+//! [`run_sessions`](crate::broker::sessions::run_sessions) like every channel-owning thread.
+//! It owns the consuming channel and its consumer, and ends the session when the connection
+//! or a channel breaks.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions, QueueDeclareOptions};
-use crossbeam_channel::{bounded, select, Receiver, Sender};
-use parking_lot::Mutex;
+use crossbeam_channel::{select, Receiver, Sender};
 
-use super::session::{End, Pending, ReplySession};
-use super::waiting::Readers;
-use super::Shared;
-use crate::broker::link::{ConnectionState, Unavailable};
+use super::session::{End, ReplySession};
+use super::slot::Slot;
+use crate::broker::link::Link;
+use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology::{self, Declaration};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// What the reply queue needs besides itself: the dead-letter exchange, and a binding that
 /// brings our expired calls back (they carry our queue name in the `From` header).
@@ -30,84 +30,39 @@ fn reply_topology(reply_queue: &str) -> Vec<Declaration> {
     ]
 }
 
-/// The body of `fabric-replies`: one session per connection until told to stop. After a
-/// session fails it waits for a newer connection when the connection broke, or backs off
-/// when only a channel did. `started` hears how the first session went.
-pub(super) fn reply_thread(shared: &Shared, stop: &Receiver<()>, started: Sender<Result<()>>) {
-    let link = &*shared.link;
-    let mut started = Some(started);
-    let mut failures = 0u32;
-    loop {
-        let (generation, error) = match run_session(shared, stop, &mut started, &mut failures) {
-            Ok(()) => break,
-            Err(failed) => failed,
-        };
-        if error == Error::Closed || link.state() == ConnectionState::Closed {
-            if let Some(started) = started.take() {
-                let _ = started.send(Err(Error::Closed));
-            }
-            break;
-        }
-        let lost = !link.is_up(generation);
-        if let Some(started) = started.take() {
-            let reported = match lost {
-                true => Error::ConnectionLost {
-                    reason: error.to_string(),
-                },
-                false => error.clone(),
-            };
-            let _ = started.send(Err(reported));
-            // A first session refused on a working connection would be refused again.
-            if !lost {
-                break;
-            }
-        }
-        let waited = if lost {
-            log::info!("fabric: RPC replies resume when the connection is back");
-            link.wait_newer(generation, Some(stop), None).map(drop)
-        } else {
-            let delay = link.backoff().delay(failures);
-            failures += 1;
-            log::warn!("fabric: RPC replies failed: {error}; starting again in {delay:?}");
-            match link.wait_newer(generation, Some(stop), Some(Instant::now() + delay)) {
-                Err(Unavailable::TimedOut(_)) => Ok(()),
-                other => other.map(drop),
-            }
-        };
-        if waited.is_err() {
-            break;
-        }
-    }
-    if let Some(session) = shared.close() {
+/// The body of `fabric-replies`: a session per connection until told to stop, then no
+/// session any more. `started` hears how the first went: a connection that is down counts
+/// as started, since calls wait for the next session anyway.
+pub(super) fn reply_thread(
+    link: &Link,
+    slot: &Slot,
+    stop: &Receiver<()>,
+    started: Sender<Result<()>>,
+) {
+    let _ = run_sessions(
+        link,
+        "RPC replies",
+        Start::Patient,
+        stop,
+        started,
+        |session| serve_session(link, slot, stop, session),
+    );
+    if let Some(session) = slot.close() {
         session.end(End::Closed);
     }
 }
 
-/// One session: sets up the reply queue and both channels on the current connection,
-/// publishes the session for callers, and waits until it ends. `Ok` when told to stop,
-/// else the generation it ran on and why it ended.
-fn run_session(
-    shared: &Shared,
-    stop: &Receiver<()>,
-    started: &mut Option<Sender<Result<()>>>,
-    failures: &mut u32,
-) -> std::result::Result<(), (u64, Error)> {
-    let link = &*shared.link;
-    let (channel, generation) = link.open_channel().map_err(|e| (link.generation(), e))?;
-    let outcome = serve_session(shared, stop, started, failures, &channel, generation);
-    let _ = channel.close();
-    outcome.map_err(|e| (generation, e))
-}
-
+/// One session: sets up the reply queue and the call channel on this connection, puts the
+/// session in the slot for callers, and waits until it ends. `Ok` when told to stop, `Err`
+/// when a channel or the connection broke.
 fn serve_session(
-    shared: &Shared,
+    link: &Link,
+    slot: &Slot,
     stop: &Receiver<()>,
-    started: &mut Option<Sender<Result<()>>>,
-    failures: &mut u32,
-    channel: &Channel,
-    generation: u64,
+    session: &mut Session<'_>,
 ) -> Result<()> {
-    let link = &*shared.link;
+    let channel = session.channel;
+    let generation = session.generation;
     // A server-named queue, as aio-pika's: exclusive so it dies with the connection.
     let reply_queue = channel
         .queue_declare(
@@ -122,13 +77,7 @@ fn serve_session(
         .name()
         .to_owned();
     topology::declare(channel, &reply_topology(&reply_queue))?;
-    let (publish, publish_generation) = link.open_channel()?;
-    if publish_generation != generation {
-        let _ = publish.close();
-        return Err(Error::ConnectionLost {
-            reason: "the connection changed while the reply queue was set up".to_owned(),
-        });
-    }
+    let publish = open_call_channel(link, generation)?;
     let returns = match publish.listen_for_returns() {
         Ok(returns) => returns,
         Err(e) => {
@@ -136,103 +85,83 @@ fn serve_session(
             return Err(Error::broker("listen for returned calls", e));
         }
     };
-    let options = ConsumerOptions {
-        no_ack: true,
-        exclusive: true,
-        ..ConsumerOptions::default()
-    };
-    let consumer = match channel.basic_consume(reply_queue.as_str(), options) {
+    let consumer = match consume(channel, &reply_queue) {
         Ok(consumer) => consumer,
         Err(e) => {
             let _ = publish.close();
-            return Err(Error::broker("consume the reply queue", e));
+            return Err(e);
         }
     };
-    let (alive_tx, alive_rx) = bounded::<()>(0);
-    let session = Arc::new(ReplySession {
+    let replies = Arc::new(ReplySession::new(
         generation,
         reply_queue,
-        publish: Mutex::new(Some(publish)),
-        pending: Mutex::new(Pending::default()),
-        ended: AtomicBool::new(false),
-        consumer: consumer.receiver().clone(),
+        publish,
+        consumer.receiver().clone(),
         returns,
-        readers: Mutex::new(Readers::default()),
-        alive: Mutex::new(Some(alive_tx)),
-        ending: alive_rx.clone(),
-    });
-    let end = {
-        let mut slot = shared.slot.lock();
-        if slot.closed {
-            Some(End::Closed)
-        } else {
-            slot.session = Some(Arc::clone(&session));
-            None
-        }
-    };
-    let end = match end {
-        Some(end) => end,
-        None => {
-            shared.changed.notify_all();
-            *failures = 0;
-            if let Some(started) = started.take() {
-                let _ = started.send(Ok(()));
-            }
-            log::debug!(
-                "fabric: RPC replies on connection {generation} go to {}",
-                session.reply_queue
-            );
-            watch_session(shared, stop, &session, &alive_rx)
-        }
+    ));
+    let end = if slot.open(&replies) {
+        session.ready();
+        log::debug!(
+            "fabric: RPC replies on connection {generation} go to {}",
+            replies.reply_queue()
+        );
+        watch(link, slot, stop, &replies)
+    } else {
+        End::Closed
     };
     // Out of the slot first, so no new call is sent in it.
-    {
-        let mut slot = shared.slot.lock();
-        if slot
-            .session
-            .as_ref()
-            .is_some_and(|s| Arc::ptr_eq(s, &session))
-        {
-            slot.session = None;
-        }
-    }
-    session.end(end);
+    slot.retire(&replies);
+    replies.end(end);
     retire(consumer);
-    if let Some(publish) = session.publish.lock().take() {
-        let _ = publish.close();
-    }
-    let end = session.pending.lock().ended.clone();
-    match end {
-        Some(End::Interrupted(reason)) if !shared.is_closed() => {
+    replies.close_publishing();
+    match replies.end_reason() {
+        Some(End::Interrupted(reason)) if !slot.is_closed() => {
             Err(Error::ConnectionLost { reason })
         }
         _ => Ok(()),
     }
 }
 
+/// The channel calls are published on, on the same connection as the reply queue.
+fn open_call_channel(link: &Link, generation: u64) -> Result<Channel> {
+    let (publish, publish_generation) = link.open_channel()?;
+    if publish_generation != generation {
+        let _ = publish.close();
+        return Err(Error::ConnectionLost {
+            reason: "the connection changed while the reply queue was set up".to_owned(),
+        });
+    }
+    Ok(publish)
+}
+
+fn consume<'c>(channel: &'c Channel, reply_queue: &str) -> Result<Consumer<'c>> {
+    let options = ConsumerOptions {
+        no_ack: true,
+        exclusive: true,
+        ..ConsumerOptions::default()
+    };
+    channel
+        .basic_consume(reply_queue, options)
+        .map_err(|e| Error::broker("consume the reply queue", e))
+}
+
 /// Waits until the session ends: told to stop, the connection it runs on is gone, or a
 /// caller saw one of its channels end.
-fn watch_session(
-    shared: &Shared,
-    stop: &Receiver<()>,
-    session: &ReplySession,
-    alive: &Receiver<()>,
-) -> End {
-    let link = &*shared.link;
+fn watch(link: &Link, slot: &Slot, stop: &Receiver<()>, session: &ReplySession) -> End {
     // Registered before the first look at the link, so no change goes unseen.
     let changes = link.changes();
     loop {
-        if shared.is_closed() {
+        if slot.is_closed() {
             return End::Closed;
         }
-        if !link.is_up(session.generation) {
+        if !link.is_up(session.generation()) {
             return End::Interrupted(link.state().to_string());
         }
         select! {
             recv(stop) -> _ => return End::Closed,
             // Ended already (by a caller, or by `Caller::stop`): its first reason stands,
             // and this one is ignored.
-            recv(alive) -> _ => return End::Closed,
+            recv(session.ending()) -> _ => return End::Closed,
             recv(changes) -> _ => {}
         }
     }

@@ -1,16 +1,31 @@
-//! The connection handle every feature starts from.
+//! The connection handle every feature starts from, and the one place that wires them.
+//!
+//! This is the top layer: `Fabric` owns the connection and the per-connection pieces the
+//! features share (the reply thread, the confirming publisher, the registry, the list of
+//! servers), and the entry points that need a `Fabric` live here, one file per feature
+//! (`rpc.rs`, `streams.rs`, `registry.rs`, `logging.rs`). The features below never name
+//! `Fabric`: they take a [`Participant`], the narrow part they need.
 
-use std::sync::Arc;
+mod logging;
+mod registry;
+mod rpc;
+mod streams;
 
-use amiquip::Channel;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
 use parking_lot::Mutex;
 
-use crate::broker::link::{ConnectionState, Link};
+use crate::address::ServiceAddress;
+use crate::broker::link::Link;
+use crate::broker::participant::{Hold, Participant};
 use crate::broker::publisher::ConfirmingPublisher;
+use crate::broker::state::ConnectionState;
 use crate::broker::url::BrokerUrl;
+use crate::config::FabricConfig;
+use crate::error::Result;
 use crate::registry::{Directory, Registry, ServerList};
-use crate::rpc::{Caller, ServerLoad};
-use crate::{Error, FabricConfig, Result, ServiceAddress};
+use crate::rpc::{Caller, Workers};
 
 /// A participant's connection to the broker: cheap to clone, shared by its clients and
 /// servers. The connection closes when the last clone (and every client and server made from
@@ -21,8 +36,8 @@ pub struct Fabric {
 }
 
 struct Inner {
-    config: FabricConfig,
-    address: ServiceAddress,
+    config: Arc<FabricConfig>,
+    address: Arc<ServiceAddress>,
     /// The connection, reconnected when it breaks.
     link: Arc<Link>,
     /// The reply thread, started by the first client.
@@ -31,6 +46,8 @@ struct Inner {
     publisher: Mutex<Option<Arc<ConfirmingPublisher>>>,
     /// The servers running on this connection, shared with the keep-alive thread.
     servers: ServerList,
+    /// The workers of the servers made from this fabric, to stop when it closes.
+    workers: Mutex<Vec<Weak<Workers>>>,
     /// The keep-alive and registry threads, as the configuration asks for them.
     registry: Mutex<Registry>,
 }
@@ -49,7 +66,8 @@ impl Fabric {
     /// answers.
     ///
     /// A bad name or URL is reported before any network traffic; a broker that none of the
-    /// URLs reaches as [`Error::Connect`], refused credentials as [`Error::AccessRefused`].
+    /// URLs reaches as [`Error::Connect`](crate::Error::Connect), refused credentials as
+    /// [`Error::AccessRefused`](crate::Error::AccessRefused).
     /// Once connected, the fabric reconnects by itself whenever the connection breaks (see
     /// [`connection_state`](Self::connection_state)).
     pub fn connect(config: FabricConfig) -> Result<Fabric> {
@@ -69,17 +87,22 @@ impl Fabric {
         )?;
         let fabric = Fabric {
             inner: Arc::new(Inner {
-                config,
-                address,
+                config: Arc::new(config),
+                address: Arc::new(address),
                 link,
                 caller: Mutex::new(None),
                 publisher: Mutex::new(None),
                 servers: ServerList::default(),
+                workers: Mutex::new(Vec::new()),
                 registry: Mutex::new(Registry::default()),
             }),
         };
-        // On failure the fabric is dropped, which closes the connection.
-        let registry = Registry::start(&fabric)?;
+        // The registry's threads are the fabric's own: they must not hold it open. On
+        // failure the fabric is dropped, which closes the connection.
+        let registry = Registry::start(
+            &fabric.participant_with(Hold::none()),
+            &fabric.inner.servers,
+        )?;
         *fabric.inner.registry.lock() = registry;
         Ok(fabric)
     }
@@ -94,8 +117,9 @@ impl Fabric {
         &self.inner.address
     }
 
-    /// Closes the connection now. Calls in flight fail, servers made from this fabric stop,
-    /// and later operations on any clone fail with [`Error::Closed`].
+    /// Closes the connection now: the servers made from this fabric stop (finishing the calls
+    /// in hand), then it says goodbye to the registry, calls in flight fail, and later
+    /// operations on any clone fail with [`Error::Closed`](crate::Error::Closed).
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
@@ -130,29 +154,33 @@ impl Fabric {
     }
 
     /// Blocks until the fabric is connected, for at most `timeout`. Returns at once when it
-    /// is; fails with [`Error::Unavailable`] if it is still reconnecting when the time is up,
-    /// or [`Error::Closed`].
-    pub fn wait_connected(&self, timeout: std::time::Duration) -> Result<()> {
-        let deadline = std::time::Instant::now() + timeout;
+    /// is; fails with [`Error::Unavailable`](crate::Error::Unavailable) if it is still
+    /// reconnecting when the time is up, or [`Error::Closed`](crate::Error::Closed).
+    pub fn wait_connected(&self, timeout: Duration) -> Result<()> {
         self.inner
             .link
-            .wait_newer(0, None, Some(deadline))
+            .wait_newer(0, None, Some(Instant::now() + timeout))
             .map(drop)
-            .map_err(|why| unavailable(why, timeout))
+            .map_err(|why| why.into_error(timeout))
     }
 
-    /// The connection the fabric's threads share, for those that restart with it.
-    pub(crate) fn link(&self) -> &Arc<Link> {
-        &self.inner.link
+    /// What the features need of this fabric; the hold keeps it open while they run.
+    fn participant(&self) -> Participant {
+        self.participant_with(Hold::new(Arc::clone(&self.inner) as Arc<dyn Send + Sync>))
     }
 
-    /// Opens a new channel on the connection.
-    pub(crate) fn open_channel(&self) -> Result<Channel> {
-        self.inner.link.open_channel().map(|(channel, _)| channel)
+    fn participant_with(&self, hold: Hold) -> Participant {
+        let inner = &self.inner;
+        Participant::new(
+            Arc::clone(&inner.link),
+            Arc::clone(&inner.address),
+            Arc::clone(&inner.config),
+            hold,
+        )
     }
 
     /// The reply thread of this connection, started on first use.
-    pub(crate) fn caller(&self) -> Result<Arc<Caller>> {
+    fn caller(&self) -> Result<Arc<Caller>> {
         started_once(&self.inner.caller, || {
             Caller::start(Arc::clone(&self.inner.link))
         })
@@ -160,7 +188,7 @@ impl Fabric {
 
     /// The confirming publisher of this connection, started on first use. Across a
     /// reconnection, a publish waits for the connection up to the call timeout.
-    pub(crate) fn publisher(&self) -> Result<Arc<ConfirmingPublisher>> {
+    fn publisher(&self) -> Result<Arc<ConfirmingPublisher>> {
         started_once(&self.inner.publisher, || {
             let config = &self.inner.config;
             Ok(ConfirmingPublisher::start(
@@ -171,38 +199,9 @@ impl Fabric {
         })
     }
 
-    /// Records a server that runs on this connection.
-    pub(crate) fn register_server(&self, load: &Arc<ServerLoad>) {
-        self.inner.servers.lock().push(Arc::clone(load));
-    }
-
-    /// Forgets a server that stopped.
-    pub(crate) fn unregister_server(&self, load: &Arc<ServerLoad>) {
-        self.inner.servers.lock().retain(|s| !Arc::ptr_eq(s, load));
-    }
-
-    /// The servers running on this connection, as a list the keep-alive thread reads.
-    pub(crate) fn servers(&self) -> ServerList {
-        Arc::clone(&self.inner.servers)
-    }
-
     /// The registry's table of participants, when this fabric listens to keep-alives.
-    pub(crate) fn registry_directory(&self) -> Option<Arc<Directory>> {
+    fn directory(&self) -> Option<Arc<Directory>> {
         self.inner.registry.lock().directory()
-    }
-
-    /// Whether a queue exists, asked on a throwaway channel: a failed passive declare closes
-    /// the channel it was made on.
-    pub(crate) fn queue_exists(&self, queue: &str) -> Result<bool> {
-        let channel = self.open_channel()?;
-        match channel.queue_declare_passive(queue) {
-            Ok(_) => {
-                let _ = channel.close();
-                Ok(true)
-            }
-            Err(amiquip::Error::ServerClosedChannel { code: 404, .. }) => Ok(false),
-            Err(e) => Err(Error::broker(format!("look up queue {queue}"), e)),
-        }
     }
 }
 
@@ -222,8 +221,16 @@ fn started_once<T>(
 
 impl Inner {
     fn close(&self) -> Result<()> {
-        // The threads first, so their consumers are cancelled and their confirms in before
-        // the connection goes. The registry before all: its goodbye needs the connection.
+        // The servers first, so the calls in hand are answered while the connection is up;
+        // then the threads, so their consumers are cancelled and their confirms in before
+        // the connection goes. The registry before the rest: its goodbye needs the
+        // connection.
+        let workers = std::mem::take(&mut *self.workers.lock());
+        for workers in workers.iter().filter_map(Weak::upgrade) {
+            if let Err(e) = workers.stop() {
+                log::debug!("fabric: a server stopped with: {e}");
+            }
+        }
         self.registry.lock().stop();
         if let Some(caller) = self.caller.lock().take() {
             caller.stop();
@@ -232,18 +239,6 @@ impl Inner {
             publisher.stop();
         }
         self.link.close()
-    }
-}
-
-/// The error of a wait for the connection that did not end connected.
-pub(crate) fn unavailable(
-    why: crate::broker::link::Unavailable,
-    waited: std::time::Duration,
-) -> Error {
-    use crate::broker::link::Unavailable;
-    match why {
-        Unavailable::Closed | Unavailable::Stopped => Error::Closed,
-        Unavailable::TimedOut(reason) => Error::Unavailable { reason, waited },
     }
 }
 

@@ -1,0 +1,335 @@
+//! The server: a pool of worker threads (`worker.rs`), each owning one AMQP channel at a time.
+//!
+//! Every worker consumes every method queue on its own channel with a channel-wide prefetch,
+//! so the broker spreads calls over the workers and a worker never holds more calls than it
+//! may run. A worker decodes, runs the user's method, publishes the reply and then acks: a
+//! worker that dies before the ack leaves the call to be redelivered to another consumer.
+//!
+//! Each worker runs in sessions (`run_sessions`): when the connection breaks, it waits for
+//! the next one, declares the service's exchange and queues again (they were auto-delete, so
+//! they went with the connection or the broker) and consumes again. The [`Server`] handle
+//! stays valid through it all.
+//!
+//! # What a worker does with a message that is not a good call
+//!
+//! Every message taken from a method queue is acked exactly once it has its outcome, so
+//! nothing poisonous stays in the queue, and the worker goes on serving:
+//!
+//! | message | outcome |
+//! | --- | --- |
+//! | the method panics | error reply `panic` |
+//! | the arguments do not fit the method, or the body does not decode | error reply `TypeError` (a Python caller raises `TypeError`) |
+//! | a `content_type` fabric does not read | error reply `bad_request`, method not run |
+//! | a `type` other than `call` (a missing one counts as a call) | error reply `bad_request`, method not run |
+//! | no `reply_to` | method **not run**, acked, logged at warn |
+//! | no `correlation_id` | run, answered without one (the caller cannot match it) |
+//!
+//! A call without `reply_to` is not run because nobody could ever learn its outcome: a
+//! caller that forgot it would see a timeout either way, and a mistaken or stray message
+//! (a reply published to the wrong queue, a test message) must not act. aio-pika's RPC,
+//! which amqp-fabric uses, drops such calls the same way.
+//!
+//! A call is redelivered only when the instance that held it died or lost its connection
+//! before the ack. Its method sees [`CallContext::redelivered`](crate::CallContext) set. A
+//! call that crashes every process that takes it (an abort, a stack overflow) is not
+//! counted or quarantined: RabbitMQ's classic queues keep no delivery count. What bounds the
+//! loop is the call's expiration, the caller's timeout: a requeued call keeps it, and once
+//! it has passed the broker dead-letters the call to its caller as a timeout instead of
+//! delivering it again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amiquip::ExchangeType;
+use crossbeam_channel::bounded;
+
+mod readiness;
+mod worker;
+
+use super::dispatch::Dispatch;
+use super::protocol;
+use crate::address::ServiceAddress;
+use crate::broker::link::Link;
+use crate::broker::participant::{Hold, Participant};
+use crate::broker::topology::{self, Declaration};
+use crate::error::{Error, Result};
+use crate::registry::{ServerList, ServerLoad};
+use crate::thread::StoppableThread;
+use readiness::Readiness;
+use worker::{Worker, WorkerShared};
+
+/// Default number of worker threads.
+const DEFAULT_WORKERS: usize = 8;
+/// Default calls a worker may hold unacknowledged: one running, one on its way.
+const DEFAULT_PREFETCH: u16 = 1;
+
+/// Configures a server before it starts; made by the generated `{Trait}Server::new`, started
+/// by [`serve`](Self::serve).
+#[derive(Debug)]
+#[must_use = "a ServerBuilder serves nothing until serve() is called"]
+pub struct ServerBuilder<D: Dispatch> {
+    dispatcher: D,
+    workers: usize,
+    prefetch: u16,
+}
+
+impl<D: Dispatch> ServerBuilder<D> {
+    /// A builder for serving `dispatcher`, with 8 workers and a prefetch of 1.
+    pub fn new(dispatcher: D) -> ServerBuilder<D> {
+        ServerBuilder {
+            dispatcher,
+            workers: DEFAULT_WORKERS,
+            prefetch: DEFAULT_PREFETCH,
+        }
+    }
+
+    /// The service this builder will serve: call [`Dispatch::dispatch`] on it to test a
+    /// service's encoding and logic without a broker.
+    pub fn dispatcher(&self) -> &D {
+        &self.dispatcher
+    }
+
+    /// How many calls run at once: the number of worker threads (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How many calls each worker may hold unacknowledged (at least 1). The default, 1, keeps
+    /// every waiting call in the broker where any instance of a clique can take it; more
+    /// hides the broker round trip between calls at the cost of calls queued behind a slow one.
+    pub fn prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Declares the service's exchange and method queues at the participant's address and
+    /// starts the workers (see [`serve`](Self::serve)); the server is listed in `servers`
+    /// while it runs.
+    pub(crate) fn start(self, participant: &Participant, servers: &ServerList) -> Result<Server> {
+        let address = participant.address().clone();
+        let link = Arc::clone(participant.link());
+        let methods: Vec<&'static str> = D::METHODS
+            .iter()
+            .copied()
+            .chain([protocol::HEALTH_CHECK])
+            .collect();
+        let mut queues = Vec::with_capacity(methods.len());
+        for method in &methods {
+            queues.push(address.checked_method_queue(method)?);
+        }
+        let declarations = server_topology(&address, &methods);
+        let (setup, _) = link.open_channel()?;
+        topology::declare(&setup, &declarations)?;
+        let _ = setup.close();
+
+        let load = Arc::new(ServerLoad::new(D::SERVICE, methods.clone(), self.workers));
+        let readiness = Arc::new(Readiness::new(self.workers));
+        let shared = Arc::new(WorkerShared {
+            address: address.clone(),
+            methods,
+            queues,
+            declarations,
+            load: Arc::clone(&load),
+            readiness: Arc::clone(&readiness),
+            link: Arc::clone(&link),
+        });
+        let dispatcher = Arc::new(self.dispatcher);
+        // A stop channel per worker (each StoppableThread has its own): a worker waits on it
+        // with every call, and a channel shared by all workers would make them contend for
+        // its waker list.
+        let mut threads = Vec::with_capacity(self.workers);
+        for index in 0..self.workers {
+            let (ready_tx, ready_rx) = bounded(1);
+            let worker = Worker {
+                index,
+                dispatcher: Arc::clone(&dispatcher),
+                shared: Arc::clone(&shared),
+                prefetch: self.prefetch,
+            };
+            let thread = StoppableThread::spawn(&format!("fabric-worker-{index}"), move |stop| {
+                worker.run(&stop, ready_tx)
+            });
+            // On an early return, dropping `threads` stops the workers already started.
+            threads.push(thread?);
+            ready_rx.recv().unwrap_or(Err(Error::Closed))?;
+        }
+        servers.add(&load);
+        log::info!(
+            "fabric: serving {} as {} with {} workers",
+            D::SERVICE,
+            address,
+            self.workers
+        );
+        Ok(Server {
+            address,
+            workers: Arc::new(Workers { threads }),
+            load,
+            readiness,
+            servers: Arc::clone(servers),
+            link,
+            _hold: participant.hold(),
+        })
+    }
+}
+
+/// The worker threads of a running server.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    threads: Vec<StoppableThread<Result<()>>>,
+}
+
+impl Workers {
+    /// Tells every worker to stop, then waits for them: each finishes and answers the calls
+    /// in hand. The first error a worker ended with, if any.
+    pub(crate) fn stop(&self) -> Result<()> {
+        for thread in &self.threads {
+            thread.signal();
+        }
+        self.join()
+    }
+
+    /// Waits for every worker to end; the first error one ended with, if any.
+    fn join(&self) -> Result<()> {
+        let mut outcome = Ok(());
+        for thread in &self.threads {
+            // `None`: joined before, or panicked (then the next wait says nothing new).
+            let result = thread.join().unwrap_or(Ok(()));
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
+    }
+}
+
+/// A running server. Dropping it closes it gracefully, as [`close`](Self::close).
+///
+/// It survives the loss of its connection: its workers consume again once the fabric has
+/// reconnected (see [`is_serving`](Self::is_serving) and
+/// [`wait_serving`](Self::wait_serving)).
+#[must_use = "dropping a Server stops it at once; keep it, or wait() on it"]
+pub struct Server {
+    address: ServiceAddress,
+    workers: Arc<Workers>,
+    load: Arc<ServerLoad>,
+    readiness: Arc<Readiness>,
+    /// The fabric's list of servers, which the keep-alives announce.
+    servers: ServerList,
+    link: Arc<Link>,
+    /// Keeps the connection open while the workers use it.
+    _hold: Hold,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("address", &self.address.fqn())
+            .field("workers", &self.load.workers)
+            .field("calls_in_flight", &self.calls_in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The address the server answers at.
+    pub fn address(&self) -> &ServiceAddress {
+        &self.address
+    }
+
+    /// Blocks until the server stops: after [`close`](Self::close) from another thread
+    /// (then `Ok`), or when its fabric is closed (then [`Error::Closed`]). A lost connection
+    /// does not end it: the server resumes once the fabric reconnects.
+    pub fn wait(&self) -> Result<()> {
+        self.workers.join()
+    }
+
+    /// Stops taking calls, finishes and answers the calls in hand, then closes the workers'
+    /// channels. Calls still queued go to the other instances of the clique, if any. Later
+    /// calls return `Ok`.
+    pub fn close(&self) -> Result<()> {
+        let outcome = self.workers.stop();
+        self.servers.remove(&self.load);
+        outcome
+    }
+
+    /// The old name of [`close`](Self::close).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `close`, as every handle that stops something"
+    )]
+    pub fn shutdown(&self) -> Result<()> {
+        self.close()
+    }
+
+    /// Calls being run right now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.load.in_flight()
+    }
+
+    /// Whether every worker consumes on the fabric's current connection: `false` while the
+    /// connection is down and until the workers have declared the queues again and consume
+    /// after a reconnection, and after [`close`](Self::close).
+    pub fn is_serving(&self) -> bool {
+        self.readiness.is_serving(&self.link)
+    }
+
+    /// Blocks until [`is_serving`](Self::is_serving), for at most `timeout`; returns whether
+    /// it is. After a reconnection, calls sent before it is true may fail with
+    /// [`Error::NoSuchService`] (the queues are not declared again yet).
+    ///
+    /// ```no_run
+    /// # fn demo(fabric: &fabric_core::Fabric, server: &fabric_core::Server) -> fabric_core::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// fabric.wait_connected(Duration::from_secs(60))?;
+    /// assert!(server.wait_serving(Duration::from_secs(10)), "the workers did not resume");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait_serving(&self, timeout: Duration) -> bool {
+        self.readiness
+            .wait_serving(&self.link, Instant::now() + timeout)
+    }
+
+    /// The workers, for the fabric to stop them when it closes.
+    pub(crate) fn workers(&self) -> &Arc<Workers> {
+        &self.workers
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            log::warn!("fabric: server {} stopped with an error: {e}", self.address);
+        }
+    }
+}
+
+/// The exchange, one queue per method and their bindings, as amqp-fabric declares them.
+fn server_topology(address: &ServiceAddress, methods: &[&str]) -> Vec<Declaration> {
+    let exchange = address.exchange();
+    let mut declarations = vec![Declaration::Exchange {
+        name: exchange.clone(),
+        kind: ExchangeType::Direct,
+        durable: false,
+        auto_delete: true,
+    }];
+    for method in methods {
+        let queue = address.method_queue(method);
+        declarations.push(Declaration::Queue {
+            name: queue.clone(),
+            durable: false,
+            auto_delete: true,
+            exclusive: false,
+            arguments: topology::string_table([("x-dead-letter-exchange", topology::RPC_DLX)]),
+        });
+        declarations.push(Declaration::Binding {
+            queue: queue.clone(),
+            exchange: exchange.clone(),
+            routing_key: queue,
+            arguments: Default::default(),
+        });
+    }
+    declarations
+}
