@@ -112,7 +112,7 @@ impl<'de> Visitor<'de> for BytesVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Codec;
+    use crate::codec::Codec;
 
     #[test]
     fn round_trips_in_both_codecs() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use amiquip::{Auth, Connection, ConnectionOptions, ConnectionTuning};
 
 use super::url::BrokerUrl;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Connects to the broker with TCP_NODELAY set.
 ///

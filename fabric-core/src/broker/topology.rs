@@ -8,7 +8,7 @@ use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
 };
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The headers exchange where expired calls are dead-lettered, as aio-pika names it.
 pub(crate) const RPC_DLX: &str = "rpc.dlx";

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The parts of an `amqp://` or `amqps://` URL that a connection needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

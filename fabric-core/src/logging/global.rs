@@ -31,11 +31,15 @@ impl Log for GlobalLogger {
     }
 }
 
-/// Makes `logger` the global logger of the `log` crate; fails if one is installed already
-/// (only one can be, for the life of the process).
-pub(super) fn install(logger: RemoteLogger) -> Result<(), log::SetLoggerError> {
-    log::set_logger(&GLOBAL_LOGGER)?;
-    // Only the first successful `set_logger` gets here, so the slot is empty.
-    let _ = GLOBAL.set(logger);
-    Ok(())
+impl RemoteLogger {
+    /// Makes this logger the global logger of the `log` crate, and sets the global maximum
+    /// level to [`max_level`](Self::max_level). Fails if a global logger is already
+    /// installed (only one can be, for the life of the process).
+    pub fn try_install(&self) -> Result<(), log::SetLoggerError> {
+        log::set_logger(&GLOBAL_LOGGER)?;
+        // Only the first successful `set_logger` gets here, so the slot is empty.
+        let _ = GLOBAL.set(self.clone());
+        log::set_max_level(self.max_level());
+        Ok(())
+    }
 }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use log::{LevelFilter, Log, Metadata, Record};
 use parking_lot::Mutex;
 
-use super::global;
 use super::loops::{self, InLog};
 use super::queue::{RecordQueue, DEFAULT_CAPACITY};
 use super::shipper::{Shipper, Target};
@@ -257,15 +256,6 @@ impl std::fmt::Debug for RemoteLogger {
 }
 
 impl RemoteLogger {
-    /// Makes this logger the global logger of the `log` crate, and sets the global maximum
-    /// level to [`max_level`](Self::max_level). Fails if a global logger is already
-    /// installed (only one can be, for the life of the process).
-    pub fn try_install(&self) -> std::result::Result<(), log::SetLoggerError> {
-        global::install(self.clone())?;
-        log::set_max_level(self.max_level());
-        Ok(())
-    }
-
     /// The most detailed level any of the logger's outputs wants: the shipped level, the
     /// stderr level, and `Trace` when it wraps another logger (which then filters itself).
     /// Lower `log::set_max_level` yourself if the wrapped logger wants less.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::Headers;
+use crate::stream::Headers;
 
 /// A level as amqp-fabric's `level_name` header names it: Python's `logging` levels.
 ///

@@ -28,7 +28,7 @@ use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
 
 use crate::broker::consumer::Incoming;
 use crate::broker::topology::Declaration;
-use crate::Headers;
+use crate::stream::Headers;
 
 use super::{LogLevel, LogRecord};
 
@@ -177,8 +177,8 @@ pub(crate) fn decode(incoming: Incoming) -> LogRecord {
         .unwrap_or_default();
     let text = |name: &str| headers.get_str(name).map(str::to_owned);
     let integer = |name: &str| match headers.get(name) {
-        Some(crate::HeaderValue::Int(n)) => Some(*n),
-        Some(crate::HeaderValue::Str(s)) => s.parse().ok(),
+        Some(crate::stream::HeaderValue::Int(n)) => Some(*n),
+        Some(crate::stream::HeaderValue::Str(s)) => s.parse().ok(),
         _ => None,
     };
     let level_name = text(LEVEL_NAME).unwrap_or_default();

@@ -15,8 +15,9 @@ use parking_lot::Mutex;
 
 use super::wire::{Heard, Kind};
 use super::{ServiceEvent, ServiceFilter, ServiceInfo};
+use crate::address::ServiceAddress;
+use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
-use crate::{Error, Result, ServiceAddress};
 
 /// One participant: its address and, for fabric peers, its instance token.
 type Key = (ServiceAddress, Option<String>);

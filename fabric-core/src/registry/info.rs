@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::ServiceAddress;
+use crate::address::ServiceAddress;
 
 /// One participant as its keep-alives describe it, from [`Fabric::list_services`] or a
 /// [`ServiceEvent`].

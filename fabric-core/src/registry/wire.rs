@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ServiceInfo;
+use crate::address::ServiceAddress;
 use crate::broker::consumer::Incoming;
 use crate::broker::topology::{string_table, Declaration};
-use crate::{ServiceAddress, JSON_CONTENT_TYPE};
+use crate::codec::JSON_CONTENT_TYPE;
 
 /// The header that tells discovery messages apart, and its values.
 const MSG_TYPE: &str = "msg_type";

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::Codec;
+use crate::codec::Codec;
 
 thread_local! {
     /// The call the current thread is running, if it is a worker inside a dispatch.

@@ -7,7 +7,7 @@ use amiquip::{AmqpProperties, AmqpValue, FieldTable};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Codec;
+use crate::codec::Codec;
 
 /// The `type` property of a call.
 pub(crate) const TYPE_CALL: &str = "call";

@@ -129,11 +129,11 @@ impl Reply {
     }
 
     /// The value, decoded as a `T`: what a caller gets for a value reply. An error reply is
-    /// [`Error::Remote`](crate::Error::Remote) with the error's type and message.
+    /// [`Error::Remote`](crate::error::Error::Remote) with the error's type and message.
     pub fn decode<T: DeserializeOwned>(&self) -> crate::Result<T> {
         match &self.error_type {
             None => self.codec.decode(&self.body, "the reply's value"),
-            Some(kind) => Err(crate::Error::Remote {
+            Some(kind) => Err(crate::error::Error::Remote {
                 service: String::new(),
                 method: String::new(),
                 kind: kind.clone(),
@@ -146,7 +146,7 @@ impl Reply {
     pub fn decode_error<E: DeserializeOwned>(&self) -> Option<crate::Result<E>> {
         self.error_type.as_ref()?;
         let decoded = protocol::decode_error_value(Some(self.codec), &self.body)?;
-        Some(decoded.map_err(|reason| crate::Error::Codec {
+        Some(decoded.map_err(|reason| crate::error::Error::Codec {
             context: "decode the reply's error".to_owned(),
             reason,
         }))
@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(value.decode::<u8>().unwrap(), 42);
         assert!(value.decode_error::<String>().is_none());
         assert!(
-            matches!(error.decode::<u8>(), Err(crate::Error::Remote { kind, .. }) if kind == "Gone")
+            matches!(error.decode::<u8>(), Err(crate::error::Error::Remote { kind, .. }) if kind == "Gone")
         );
         assert!(matches!(error.decode_error::<()>(), Some(Ok(()))));
     }

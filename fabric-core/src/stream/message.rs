@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 
 use super::Headers;
 use crate::broker::consumer::Incoming;
-use crate::{Codec, Error, Result};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
 
 /// One data message or event, as received.
 #[derive(Debug, Clone)]
