@@ -95,9 +95,12 @@ mod thread;
 mod token;
 
 pub use address::ServiceAddress;
+pub use broker::auth::{AuthMechanism, Refusal};
 pub use broker::consumer::Subscription;
 pub use broker::link::ConnectionState;
 pub use broker::publisher::Receipt;
+pub use broker::tls::TlsConfig;
+pub use broker::tls_failure::TlsFailure;
 pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;

@@ -1,18 +1,24 @@
 //! Opening an AMQP connection on a socket fabric set up itself.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use amiquip::{Auth, Connection, ConnectionOptions, ConnectionTuning};
+use parking_lot::Mutex;
 
+use super::auth::{refusal_of, AuthMechanism};
+use super::handshake_tap::{HandshakeTap, Observed, INFORMATION_PAD};
+use super::tls_failure::TlsFailure;
 use super::url::BrokerUrl;
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 /// Connects to the broker with TCP_NODELAY set.
 ///
 /// amiquip leaves Nagle's algorithm on, and with the broker's delayed ACKs every small
-/// request/reply pair then waits about 40 ms. So the socket is opened here, tuned, and handed
-/// to amiquip.
+/// request/reply pair then waits about 40 ms. So the socket is opened here, tuned, wrapped in
+/// TLS for `amqps://`, and handed to amiquip through a [`HandshakeTap`] (which makes a refused
+/// login fail at once and keeps the broker's reason).
 /// `name` goes into the connection's client properties, so `rabbitmqctl list_connections`
 /// tells fabric's participants apart.
 pub(crate) fn open(
@@ -42,55 +48,121 @@ pub(crate) fn open(
         stream
             .set_nodelay(true)
             .map_err(|e| connect_error(format!("cannot set TCP_NODELAY: {e}")))?;
-        let stream = mio::net::TcpStream::from_stream(stream)
-            .map_err(|e| connect_error(format!("cannot make the socket non-blocking: {e}")))?;
         let heartbeat = url
             .heartbeat
             .unwrap_or_else(|| u16::try_from(heartbeat.as_secs()).unwrap_or(u16::MAX));
-        let options = ConnectionOptions::<Auth>::default()
-            .auth(Auth::Plain {
+        let auth = match url.auth {
+            AuthMechanism::Plain => Auth::Plain {
                 username: url.user.clone(),
                 password: url.password.clone(),
-            })
+            },
+            AuthMechanism::External => Auth::External,
+        };
+        let options = ConnectionOptions::<Auth>::default()
+            .auth(auth)
             .virtual_host(url.vhost.clone())
             .heartbeat(heartbeat)
             .connection_timeout(Some(timeout))
-            .information(Some(format!("fabric {name}")));
-        return handshake(url, stream, options).map_err(|e| match e {
-            amiquip::Error::InvalidCredentials => Error::AccessRefused {
-                url: url.display.clone(),
-            },
-            other => connect_error(other.to_string()),
-        });
+            // The tap takes the pad out again (see handshake_tap.rs).
+            .information(Some(format!("fabric {name}{INFORMATION_PAD}")));
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let opened = match &url.tls {
+            None => {
+                let stream = mio::net::TcpStream::from_stream(stream).map_err(|e| {
+                    connect_error(format!("cannot make the socket non-blocking: {e}"))
+                })?;
+                let tap = HandshakeTap::new(stream, Arc::clone(&observed));
+                Connection::insecure_open_stream(tap, options, ConnectionTuning::default())
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
+            Some(tls) => {
+                let deadline = std::time::Instant::now() + timeout;
+                let socket = tls
+                    .handshake(stream, deadline)
+                    .map_err(|reason| Error::Tls {
+                        url: url.display.clone(),
+                        failure: TlsFailure::classify(&reason),
+                        reason,
+                    })?;
+                if !tls.verifies() {
+                    log::warn!(
+                        "fabric: TLS to {} does not verify the broker's certificate \
+                         (verify_none): the connection is encrypted but not authenticated",
+                        url.display
+                    );
+                }
+                // Not insecure: the stream is TLS already, amiquip only does not know it.
+                let tap = HandshakeTap::new(socket, Arc::clone(&observed));
+                Connection::insecure_open_stream(tap, options, ConnectionTuning::default())
+            }
+        };
+        let observed = observed.lock().clone();
+        return opened.map_err(|e| handshake_error(url, e, &observed));
     }
     Err(last_error)
 }
 
-#[cfg(not(feature = "tls"))]
-fn handshake(
-    _url: &BrokerUrl,
-    stream: mio::net::TcpStream,
-    options: ConnectionOptions<Auth>,
-) -> amiquip::Result<Connection> {
-    Connection::insecure_open_stream(stream, options, ConnectionTuning::default())
-}
-
-#[cfg(feature = "tls")]
-fn handshake(
-    url: &BrokerUrl,
-    stream: mio::net::TcpStream,
-    options: ConnectionOptions<Auth>,
-) -> amiquip::Result<Connection> {
-    if !url.tls {
-        return Connection::insecure_open_stream(stream, options, ConnectionTuning::default());
+/// What a failed AMQP handshake means, from amiquip's error and what the tap saw.
+fn handshake_error(url: &BrokerUrl, error: amiquip::Error, observed: &Observed) -> Error {
+    let refused = |refusal: Refusal, message: String| Error::AccessRefused {
+        url: url.display.clone(),
+        refusal,
+        message,
+    };
+    // The broker's own words first: amiquip reports a close in answer to start-ok as an
+    // unexpected frame.
+    if let Some((code, text)) = &observed.close {
+        if let Some(refusal) = refusal_of(*code) {
+            return refused(refusal, text.clone());
+        }
     }
-    let connector = native_tls::TlsConnector::new()
-        .map_err(|source| amiquip::Error::CreateTlsConnector { source })?;
-    Connection::open_tls_stream(
-        connector,
-        &url.host,
-        stream,
-        options,
-        ConnectionTuning::default(),
-    )
+    match error {
+        amiquip::Error::ServerClosedConnection { code, message } if refusal_of(code).is_some() => {
+            refused(refusal_of(code).unwrap_or(Refusal::Login), message)
+        }
+        // A broker that closes the socket after start-ok without a word refused the login.
+        amiquip::Error::InvalidCredentials => refused(
+            Refusal::Login,
+            "the broker closed the connection after the login".to_owned(),
+        ),
+        amiquip::Error::UnsupportedAuthMechanism {
+            available,
+            requested,
+        } => refused(
+            Refusal::Mechanism,
+            format!(
+                "it offers {available}, not {requested}{}",
+                if requested == AuthMechanism::External.sasl_name() {
+                    " (EXTERNAL needs the rabbitmq_auth_mechanism_ssl plugin and \
+                     auth_mechanisms in rabbitmq.conf)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        other => {
+            let reason = other.to_string();
+            if url.tls.is_some() && TlsFailure::is_tls_message(&reason) {
+                // TLS 1.3: the broker refuses a client certificate after fabric's side of
+                // the handshake is done, so the alert arrives on the first read.
+                return Error::Tls {
+                    url: url.display.clone(),
+                    failure: TlsFailure::classify(&reason),
+                    reason,
+                };
+            }
+            let reason = if url.tls.is_none() && observed.spoke_tls {
+                "the broker answered in TLS: this is a TLS port, so the URL must be amqps://"
+                    .to_owned()
+            } else {
+                reason
+            };
+            Error::Connect {
+                url: url.display.clone(),
+                reason,
+            }
+        }
+    }
 }
