@@ -248,6 +248,7 @@ mod with_tls {
     use native_tls::{Certificate, HandshakeError, Identity, TlsConnector, TlsStream};
 
     use super::{pem_blocks, pkcs8_key, AuthMechanism, ServerName, TlsConfig, TlsParams};
+    use crate::broker::tls_failure::TlsFailure;
     use crate::{Error, Result};
 
     /// A setting's bytes and how to name it in an error.
@@ -489,9 +490,29 @@ mod with_tls {
         }
     }
 
+    impl TlsSocket {
+        /// What a failed write means. TLS 1.3 ends the handshake on fabric's side before the
+        /// broker has judged the client certificate, so a refusal can meet fabric's first
+        /// write: the broker sends its alert and hangs up, and the write sees the connection
+        /// reset. The alert is still unread in the socket (received data stays readable after
+        /// a reset); read it, it says why.
+        fn explain(&mut self, error: io::Error) -> io::Error {
+            if !matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ) {
+                return error;
+            }
+            match self.tls.read(&mut [0u8; 1]) {
+                Err(alert) if TlsFailure::is_tls_message(&alert.to_string()) => alert,
+                _ => error,
+            }
+        }
+    }
+
     impl Write for TlsSocket {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.tls.write(buf)
+            self.tls.write(buf).map_err(|e| self.explain(e))
         }
 
         fn flush(&mut self) -> io::Result<()> {
