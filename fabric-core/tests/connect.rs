@@ -24,6 +24,29 @@ fn a_bad_name_is_refused_before_the_network() {
 }
 
 #[test]
+fn names_that_would_share_an_exchange_are_refused_before_the_network() {
+    // Both would make the exchange p.api.acc.api.q.r.
+    for (domain, service_type, id, kind) in [
+        ("p.api.acc", "q", "r", "domain"),
+        ("p", "acc", "api.q.r", "service id"),
+    ] {
+        let config = FabricConfig::new("amqp://127.0.0.1:1", domain, service_type, id);
+        let err = Fabric::connect(config).unwrap_err();
+        match &err {
+            Error::InvalidName {
+                kind: refused,
+                reason,
+                ..
+            } => {
+                assert_eq!(*refused, kind, "{err}");
+                assert!(reason.contains("share an exchange"), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_bad_url_is_refused_without_showing_the_password() {
     let err = Fabric::connect(FabricConfig::new(
         "http://guest:hunter2@127.0.0.1",
