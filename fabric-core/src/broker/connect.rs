@@ -8,7 +8,7 @@ use amiquip::{Auth, Connection, ConnectionOptions, ConnectionTuning};
 use parking_lot::Mutex;
 
 use super::auth::{refusal_of, AuthMechanism};
-use super::handshake_tap::{HandshakeTap, Observed, INFORMATION_PAD};
+use super::handshake_tap::{Credentials, HandshakeTap, Observed, INFORMATION_PAD};
 use super::tls_failure::TlsFailure;
 use super::url::BrokerUrl;
 use crate::{Error, Refusal, Result};
@@ -51,12 +51,17 @@ pub(crate) fn open(
         let heartbeat = url
             .heartbeat
             .unwrap_or_else(|| u16::try_from(heartbeat.as_secs()).unwrap_or(u16::MAX));
-        let auth = match url.auth {
-            AuthMechanism::Plain => Auth::Plain {
-                username: url.user.clone(),
-                password: url.password.clone(),
-            },
-            AuthMechanism::External => Auth::External,
+        // amiquip logs what it sends in the handshake, so it gets a placeholder password and
+        // the tap puts the real one in.
+        let (auth, credentials) = match url.auth {
+            AuthMechanism::Plain => (
+                Auth::Plain {
+                    username: url.user.clone(),
+                    password: Credentials::placeholder(&url.password),
+                },
+                Some(Credentials::plain(&url.user, &url.password)),
+            ),
+            AuthMechanism::External => (Auth::External, None),
         };
         let options = ConnectionOptions::<Auth>::default()
             .auth(auth)
@@ -71,7 +76,7 @@ pub(crate) fn open(
                 let stream = mio::net::TcpStream::from_stream(stream).map_err(|e| {
                     connect_error(format!("cannot make the socket non-blocking: {e}"))
                 })?;
-                let tap = HandshakeTap::new(stream, Arc::clone(&observed));
+                let tap = HandshakeTap::new(stream, credentials, Arc::clone(&observed));
                 Connection::insecure_open_stream(tap, options, ConnectionTuning::default())
             }
             #[cfg(not(feature = "tls"))]
@@ -94,7 +99,7 @@ pub(crate) fn open(
                     );
                 }
                 // Not insecure: the stream is TLS already, amiquip only does not know it.
-                let tap = HandshakeTap::new(socket, Arc::clone(&observed));
+                let tap = HandshakeTap::new(socket, credentials, Arc::clone(&observed));
                 Connection::insecure_open_stream(tap, options, ConnectionTuning::default())
             }
         };
@@ -111,6 +116,14 @@ fn handshake_error(url: &BrokerUrl, error: amiquip::Error, observed: &Observed) 
         refusal,
         message,
     };
+    if observed.credentials_missing {
+        return Error::Connect {
+            url: url.display.clone(),
+            reason: "fabric could not put the password into amiquip's login frame (was \
+                     amiquip updated past 0.4?), so the broker got none"
+                .to_owned(),
+        };
+    }
     // The broker's own words first: amiquip reports a close in answer to start-ok as an
     // unexpected frame.
     if let Some((code, text)) = &observed.close {

@@ -1,7 +1,10 @@
 //! The stream fabric hands to amiquip, which watches the AMQP handshake go by.
 //!
-//! Two things amiquip 0.4 cannot do, done on the bytes of the handshake:
+//! Three things amiquip 0.4 cannot do, done on the bytes of the handshake:
 //!
+//! - **Keep the password out of the logs.** amiquip logs the start-ok frame at debug level,
+//!   SASL response and all. So amiquip is given a [`Credentials::placeholder`] password of
+//!   the same length, and the tap puts the real one into the frame on its way out.
 //! - **Announce `authentication_failure_close`.** Without this capability in the client's
 //!   `connection.start-ok`, RabbitMQ answers a refused login by waiting (3 s) and closing the
 //!   socket without a word; with it, the broker sends `connection.close` 403 at once. amiquip
@@ -55,11 +58,39 @@ pub(crate) struct Observed {
     pub spoke_tls: bool,
     /// The capability went out in start-ok.
     pub announced: bool,
+    /// start-ok could not be read, so the real credentials did not go out (the broker got
+    /// the placeholder and refuses the login).
+    pub credentials_missing: bool,
+}
+
+/// A PLAIN login's SASL response (`\0user\0password`), and the placeholder amiquip sends
+/// in its place.
+pub(crate) struct Credentials {
+    real: Vec<u8>,
+    placeholder: Vec<u8>,
+}
+
+impl Credentials {
+    /// The PLAIN login of `user` with `password`.
+    pub(crate) fn plain(user: &str, password: &str) -> Credentials {
+        let sasl = |password: &str| format!("\0{user}\0{password}").into_bytes();
+        Credentials {
+            real: sasl(password),
+            placeholder: sasl(&Credentials::placeholder(password)),
+        }
+    }
+
+    /// The password to give amiquip for `password`: as many bytes, none of them secret.
+    pub(crate) fn placeholder(password: &str) -> String {
+        "*".repeat(password.len())
+    }
 }
 
 /// A stream that rewrites the client's start-ok and reads the broker's handshake frames.
 pub(crate) struct HandshakeTap<S> {
     inner: S,
+    /// Until start-ok is out: the login to put in.
+    credentials: Option<Credentials>,
     outbound: Outbound,
     /// The broker's bytes so far, until the handshake is over (then `None`).
     inbound: Option<Vec<u8>>,
@@ -79,10 +110,16 @@ enum Outbound {
 }
 
 impl<S> HandshakeTap<S> {
-    /// Wraps `inner`; what the tap sees goes to `observed`.
-    pub(crate) fn new(inner: S, observed: Arc<Mutex<Observed>>) -> HandshakeTap<S> {
+    /// Wraps `inner`; what the tap sees goes to `observed`. `credentials` is the PLAIN
+    /// login whose placeholder amiquip was given, if any.
+    pub(crate) fn new(
+        inner: S,
+        credentials: Option<Credentials>,
+        observed: Arc<Mutex<Observed>>,
+    ) -> HandshakeTap<S> {
         HandshakeTap {
             inner,
+            credentials,
             outbound: Outbound::Header(PROTOCOL_HEADER_LEN),
             inbound: Some(Vec::new()),
             observed,
@@ -104,20 +141,24 @@ impl<S: Write> Write for HandshakeTap<S> {
             Outbound::StartOk => {
                 // amiquip writes whole frames from its buffer, so `buf` starts with all of
                 // start-ok; anything else goes out as it is.
-                let rewritten = frame_len(buf)
-                    .filter(|&len| len <= buf.len())
-                    .and_then(|len| announce(&buf[..len]));
-                match rewritten {
-                    Some(frame) => {
-                        self.observed.lock().announced = true;
-                        self.outbound = Outbound::Rewritten { frame, written: 0 };
-                        self.write(buf)
-                    }
-                    None => {
-                        self.outbound = Outbound::Through;
-                        self.inner.write(buf)
-                    }
+                let credentials = self.credentials.take();
+                let Some(len) = frame_len(buf).filter(|&len| len <= buf.len()) else {
+                    self.observed.lock().credentials_missing = credentials.is_some();
+                    self.outbound = Outbound::Through;
+                    return self.inner.write(buf);
+                };
+                let mut frame = buf[..len].to_vec();
+                let mut observed = self.observed.lock();
+                if let Some(credentials) = &credentials {
+                    observed.credentials_missing = !put_credentials(&mut frame, credentials);
                 }
+                if let Some(announced) = announce(&frame) {
+                    frame = announced;
+                    observed.announced = true;
+                }
+                drop(observed);
+                self.outbound = Outbound::Rewritten { frame, written: 0 };
+                self.write(buf)
             }
             Outbound::Rewritten { frame, written } => {
                 // `buf` starts at byte `written` of amiquip's frame, which has the same length
@@ -281,6 +322,27 @@ fn fields(bytes: &[u8], at: usize) -> Option<Vec<Field<'_>>> {
     Some(fields)
 }
 
+/// Replaces the placeholder SASL response in start-ok `frame` with the real one (the same
+/// length); false if the frame does not hold the placeholder where start-ok keeps it.
+fn put_credentials(frame: &mut [u8], credentials: &Credentials) -> bool {
+    // start-ok: class and method, the client properties table, the mechanism (short
+    // string), then the response (long string).
+    let response = (|| {
+        let table = 11 + 4 + u32::from_be_bytes(frame.get(11..15)?.try_into().ok()?) as usize;
+        let mechanism = table + 1 + *frame.get(table)? as usize;
+        let len = u32::from_be_bytes(frame.get(mechanism..mechanism + 4)?.try_into().ok()?);
+        let start = mechanism + 4;
+        Some(start..start + len as usize)
+    })();
+    match response {
+        Some(range) if frame.get(range.clone()) == Some(&credentials.placeholder[..]) => {
+            frame[range].copy_from_slice(&credentials.real);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// start-ok with `authentication_failure_close` in its capabilities and the pad taken off
 /// `information`: the same length as `frame`. `None` if `frame` is not such a start-ok.
 fn announce(frame: &[u8]) -> Option<Vec<u8>> {
@@ -364,6 +426,14 @@ mod tests {
     }
 
     fn start_ok(information: &str, capabilities: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        start_ok_with(information, capabilities, "secret")
+    }
+
+    fn start_ok_with(
+        information: &str,
+        capabilities: &[(&str, Vec<u8>)],
+        password: &str,
+    ) -> Vec<u8> {
         let mut caps = vec![b'F'];
         caps.extend(table(capabilities));
         let mut args = table(&[
@@ -374,19 +444,37 @@ mod tests {
             ("version", long_string("0.4.2")),
         ]);
         args.extend_from_slice(b"\x05PLAIN");
-        args.extend_from_slice(&long_string("\0guest\0secret")[1..]);
+        args.extend_from_slice(&long_string(&format!("\0guest\0{password}"))[1..]);
         args.extend_from_slice(b"\x05en_US");
         method_frame(CONNECTION, START_OK, &args)
     }
 
     fn amiquip_start_ok() -> Vec<u8> {
-        start_ok(
+        amiquip_start_ok_with("secret")
+    }
+
+    /// start-ok as amiquip writes it for fabric, with `password`.
+    fn amiquip_start_ok_with(password: &str) -> Vec<u8> {
+        start_ok_with(
             &format!("fabric d.t.i{INFORMATION_PAD}"),
             &[
                 ("connection.blocked", vec![b't', 1]),
                 ("consumer_cancel_notify", vec![b't', 1]),
             ],
+            password,
         )
+    }
+
+    #[test]
+    fn the_password_goes_in_on_the_way_out() {
+        let credentials = Credentials::plain("guest", "pässwörd");
+        let mut frame = amiquip_start_ok_with(&Credentials::placeholder("pässwörd"));
+        assert!(put_credentials(&mut frame, &credentials));
+        assert_eq!(frame, amiquip_start_ok_with("pässwörd"));
+        // Not where start-ok keeps it: nothing is touched.
+        let mut other = amiquip_start_ok_with("something-else");
+        assert!(!put_credentials(&mut other, &credentials));
+        assert_eq!(other, amiquip_start_ok_with("something-else"));
     }
 
     #[test]
@@ -452,17 +540,19 @@ mod tests {
                 written: Vec::new(),
                 chunk,
             };
-            let mut tap = HandshakeTap::new(slow, Arc::clone(&observed));
+            let credentials = Credentials::plain("guest", "secret");
+            let mut tap = HandshakeTap::new(slow, Some(credentials), Arc::clone(&observed));
             write_all_as_amiquip(&mut tap, b"AMQP\x00\x00\x09\x01");
-            let frame = amiquip_start_ok();
+            let frame = amiquip_start_ok_with("******");
             let mut then = frame.clone();
             then.extend_from_slice(b"next frame");
             write_all_as_amiquip(&mut tap, &then);
             let mut expected = b"AMQP\x00\x00\x09\x01".to_vec();
-            expected.extend(announce(&frame).unwrap());
+            expected.extend(announce(&amiquip_start_ok_with("secret")).unwrap());
             expected.extend_from_slice(b"next frame");
             assert_eq!(tap.inner.written, expected, "chunk {chunk}");
             assert!(observed.lock().announced);
+            assert!(!observed.lock().credentials_missing);
         }
     }
 
