@@ -16,7 +16,7 @@ use super::auth::AuthMechanism;
 ///
 /// Everything is checked by [`Fabric::connect`](crate::Fabric::connect) before it connects:
 /// PEM that holds no certificate, a key that is not PKCS#8 or does not match its certificate
-/// are [`Error::InvalidTls`]. `Debug` shows no key material.
+/// are [`Error::InvalidTls`](crate::Error::InvalidTls). `Debug` shows no key material.
 ///
 /// ```
 /// use fabric_core::{AuthMechanism, FabricConfig, TlsConfig};
