@@ -73,6 +73,10 @@ enum Role<'a> {
     DataPublisher(&'a str),
     /// Subscribes to `domain`'s data stream with subscriber name `name`.
     DataSubscriber(&'a str, &'a str),
+    /// Publishes events of `domain`.
+    EventPublisher(&'a str),
+    /// Subscribes to `domain`'s events with subscriber name `name`.
+    EventSubscriber(&'a str, &'a str),
     /// Ships log records of `domain`.
     LogShipper(&'a str),
     /// Tails the logs of `domain`.
@@ -132,16 +136,26 @@ fn permissions(roles: &[Role]) -> [String; 3] {
                     &[discovery.clone(), queue.clone()],
                 );
             }
-            Role::DataPublisher(domain) => {
-                let exchange = exact(&format!("{domain}.data"));
+            Role::DataPublisher(domain) | Role::EventPublisher(domain) => {
+                let stream = if matches!(role, Role::DataPublisher(_)) {
+                    "data"
+                } else {
+                    "events"
+                };
+                let exchange = exact(&format!("{domain}.{stream}"));
                 add(
                     std::slice::from_ref(&exchange),
                     std::slice::from_ref(&exchange),
                     &[],
                 );
             }
-            Role::DataSubscriber(domain, name) => {
-                let exchange = exact(&format!("{domain}.data"));
+            Role::DataSubscriber(domain, name) | Role::EventSubscriber(domain, name) => {
+                let stream = if matches!(role, Role::DataSubscriber(..)) {
+                    "data"
+                } else {
+                    "events"
+                };
+                let exchange = exact(&format!("{domain}.{stream}"));
                 add(
                     &[exchange.clone(), exact(name)],
                     &[exact(name)],
@@ -224,6 +238,7 @@ fn each_role_runs_under_its_least_privilege_permissions() {
         &[
             Role::Service(d, "calc", "c1"),
             Role::DataPublisher(d),
+            Role::EventPublisher(d),
             Role::LogShipper(d),
         ],
     );
@@ -234,6 +249,7 @@ fn each_role_runs_under_its_least_privilege_permissions() {
             Role::Client,
             Role::Listener(d, "console", "k1"),
             Role::DataSubscriber(d, &format!("{d}.console")),
+            Role::EventSubscriber(d, &format!("{d}.console.events")),
             Role::LogTail(d),
         ],
     );
@@ -281,6 +297,22 @@ fn each_role_runs_under_its_least_privilege_permissions() {
         .wait()
         .expect("confirmed");
     assert_eq!(readings.recv_timeout(PATIENCE).expect("the reading"), b"7");
+
+    let inbox = console
+        .event_subscriber(&format!("{d}.console.events"))
+        .topic("order.*")
+        .inbox()
+        .expect("subscribe to events");
+    service
+        .publish_event("order.created", &5u32)
+        .expect("publish an event")
+        .wait()
+        .expect("confirmed");
+    let event = inbox
+        .recv_timeout(PATIENCE)
+        .expect("the inbox")
+        .expect("the event");
+    assert_eq!(event.decode::<u32>().expect("decode"), 5);
 
     let (got, records) = mpsc::channel();
     let _tail = console
