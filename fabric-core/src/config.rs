@@ -47,8 +47,10 @@ pub struct FabricConfig {
 }
 
 impl FabricConfig {
-    /// The broker URL (`amqp://user:pass@host:port/vhost`, or `amqps://` with the `tls`
-    /// feature) and this participant's domain, service type and service id.
+    /// The broker URL (`amqp://user:pass@host:port/vhost`, or `amqps://` with RabbitMQ's
+    /// TLS query parameters `cacertfile`, `certfile`, `keyfile`, `verify`,
+    /// `server_name_indication` and `auth_mechanism`: see [`TlsConfig`]) and this
+    /// participant's domain, service type and service id.
     pub fn new(url: &str, domain: &str, service_type: &str, service_id: &str) -> FabricConfig {
         FabricConfig {
             urls: vec![url.to_owned()],
