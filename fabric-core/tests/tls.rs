@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use fabric_core::{
-    fabric_service, AuthMechanism, Error, Fabric, FabricConfig, Headers, Refusal, ServiceEvent,
-    ServiceFilter, TlsConfig, TlsFailure,
+    fabric_service, AuthMechanism, ConnectionState, Error, Fabric, FabricConfig, Headers, Refusal,
+    ServiceEvent, ServiceFilter, TlsConfig, TlsFailure,
 };
 
 use support::certs::{Authority, Issued, Usage};
@@ -289,6 +289,50 @@ fn a_broker_certificate_from_an_unknown_ca_is_refused_by_fabric() {
             other => panic!("{other:?}"),
         }
     }
+    // verify_none takes any certificate (and logs a warning).
+    let url = node.broker.amqps_url(&format!(
+        "{}&verify=verify_none",
+        cacertfile(&node.rogue_ca)
+    ));
+    let fabric = Fabric::connect(config(&url, "d", "t", "unverified")).expect("verify_none");
+    fabric.close().unwrap();
+}
+
+#[test]
+fn a_tls_connection_that_breaks_is_made_again() {
+    let node = node();
+    let url = node.broker.amqps_url(&format!(
+        "{}&{}",
+        cacertfile(&node.ca),
+        node.client.url_params()
+    ));
+    let domain = support::unique_domain("tls-again");
+    let fabric = Fabric::connect(config(&url, &domain, "calc", "c1")).expect("connect");
+    let _serving = CalcServer::new(Calculator).serve(&fabric).expect("serve");
+    let (changed, changes) = mpsc::channel();
+    let changed = std::sync::Mutex::new(changed);
+    fabric.on_connection_change(move |state| {
+        let _ = changed.lock().unwrap().send(state.clone());
+    });
+    node.broker
+        .close_connection_of(&format!("{domain}.calc.c1"));
+    loop {
+        let state = changes.recv_timeout(PATIENCE).expect("the reconnection");
+        if let ConnectionState::Connected { generation, .. } = state {
+            assert_eq!(generation, 2);
+            break;
+        }
+    }
+    let fields = connection(&format!("{domain}.calc.c1"), &["ssl", "peer_cert_subject"]);
+    assert!(
+        fields.starts_with("true	") && fields.contains("CN=plain-site"),
+        "{fields}"
+    );
+    let calc = CalcClient::connect(&fabric, &domain, "calc", "c1").expect("client");
+    assert_eq!(
+        calc.multiply(2, 21).expect("a call after the reconnection"),
+        42
+    );
 }
 
 #[test]

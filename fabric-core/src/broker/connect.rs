@@ -179,3 +179,61 @@ fn handshake_error(url: &BrokerUrl, error: amiquip::Error, observed: &Observed) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> BrokerUrl {
+        BrokerUrl::parse("amqp://u:secret@h/%2f", None, None).unwrap()
+    }
+
+    fn refusal(error: Error) -> Option<Refusal> {
+        match error {
+            Error::AccessRefused { refusal, .. } => Some(refusal),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn handshake_failures_are_told_apart() {
+        let none = Observed::default();
+        let cases = [
+            (amiquip::Error::InvalidCredentials, Some(Refusal::Login)),
+            (
+                amiquip::Error::ServerClosedConnection {
+                    code: 530,
+                    message: "NOT_ALLOWED - vhost x not found".to_owned(),
+                },
+                Some(Refusal::VirtualHost),
+            ),
+            (
+                amiquip::Error::UnsupportedAuthMechanism {
+                    available: "PLAIN AMQPLAIN".to_owned(),
+                    requested: "EXTERNAL".to_owned(),
+                },
+                Some(Refusal::Mechanism),
+            ),
+            (amiquip::Error::UnexpectedSocketClose, None),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(refusal(handshake_error(&url(), error, &none)), expected);
+        }
+        // The broker's close, which amiquip reports as an unexpected frame, wins.
+        let closed = Observed {
+            close: Some((403, "ACCESS_REFUSED - Login was refused".to_owned())),
+            ..Observed::default()
+        };
+        let error = handshake_error(&url(), amiquip::Error::FrameUnexpected, &closed);
+        assert_eq!(refusal(error.clone()), Some(Refusal::Login));
+        assert!(error.to_string().contains("Login was refused"), "{error}");
+        assert!(!error.to_string().contains("secret"), "{error}");
+        // A TLS answer to a plain URL says what to write.
+        let tls = Observed {
+            spoke_tls: true,
+            ..Observed::default()
+        };
+        let error = handshake_error(&url(), amiquip::Error::UnexpectedSocketClose, &tls);
+        assert!(error.to_string().contains("amqps://"), "{error}");
+    }
+}
