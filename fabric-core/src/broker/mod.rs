@@ -10,5 +10,7 @@ pub(crate) mod link;
 pub(crate) mod publisher;
 pub(crate) mod tls;
 pub(crate) mod tls_failure;
+#[cfg(feature = "tls")]
+mod tls_socket;
 pub(crate) mod topology;
 pub(crate) mod url;
