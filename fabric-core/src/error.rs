@@ -98,15 +98,33 @@ pub enum Error {
         /// The time that ran out.
         timeout: Duration,
     },
-    /// The server took the call but answered with an error: the handler panicked, the request
-    /// could not be decoded, or (for a Python peer) the method raised.
+    /// The service refused the call's arguments: one was missing, unexpected or of the wrong
+    /// type, or the body did not decode. A fabric server refuses them before running the
+    /// method. A Python server reports it as `TypeError`, which Python also raises for other
+    /// mistakes inside a method, so from a Python peer the method may have started.
+    BadArguments {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method called.
+        method: String,
+        /// What was wrong, naming the argument (`multiply() got an unexpected keyword
+        /// argument 'c'`).
+        message: String,
+    },
+    /// The server took the call but answered with an error that is not a value of the
+    /// method's own error type: the handler panicked, the message was not a call it could
+    /// read, or (for a Python peer) the method raised.
+    ///
+    /// A method that returns `Result<T, E>` gets its `Err(e)` back as `Ok(Err(e))`, not as
+    /// this error.
     Remote {
         /// The service's fully qualified name.
         service: String,
         /// The method called.
         method: String,
-        /// The kind of failure: `"panic"`, `"bad_request"`, `"unknown_method"`, or a Python
-        /// exception class such as `"ZeroDivisionError"`.
+        /// The error reply's `type`: `"panic"`, `"bad_request"` (not a call fabric reads),
+        /// `"internal"` (the outcome could not be encoded), or a Python exception class
+        /// such as `"ZeroDivisionError"` or `"my_module.OutOfStock"`.
         kind: String,
         /// The server's message.
         message: String,
@@ -217,6 +235,11 @@ impl fmt::Display for Error {
                 f,
                 "call to {service}::{method} got no reply within {timeout:?} (it may still run on the server)"
             ),
+            Error::BadArguments {
+                service,
+                method,
+                message,
+            } => write!(f, "{service}::{method} refused its arguments: {message}"),
             Error::Remote {
                 service,
                 method,

@@ -58,6 +58,15 @@
 //! - `Multiplier{Method}Args`: one struct per method whose fields are the parameters, the
 //!   body of a call (a JSON call body is amqp-fabric's keyword arguments).
 //!
+//! ## A service's own errors
+//!
+//! A method that returns `Result<T, E>` answers `Ok(v)` with the plain value and `Err(e)` with
+//! an error reply, as a Python amqp-fabric server returns and raises: a Python caller gets
+//! `v`, or an exception named after `e`'s type (see [`Reply::error`]). A Rust caller gets
+//! `Ok(Ok(v))` or `Ok(Err(e))` with `e` intact; the outer [`Result`] is for everything else
+//! that can go wrong with a call ([`Error`]). Arguments a method cannot take are refused
+//! before it runs, as [`Error::BadArguments`] (a Python caller raises `TypeError`).
+//!
 //! ## How a call travels
 //!
 //! The client publishes the encoded arguments to the method's queue
@@ -109,7 +118,10 @@ pub use fabric::Fabric;
 pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
 pub use rpc::CallContext;
-pub use rpc::{Dispatch, PendingCall, RetryPolicy, RpcClient, Server, ServerBuilder, Wire};
+pub use rpc::{
+    decode_args, Dispatch, DispatchError, PendingCall, Reply, RetryPolicy, RpcClient, Server,
+    ServerBuilder, Wire,
+};
 pub use stream::{
     DataStream, Events, HeaderValue, Headers, Inbox, Message, Subscriber, SubscriberKind,
 };
@@ -122,17 +134,5 @@ pub use fabric_macros::fabric_service;
 /// What generated code needs, under paths that do not depend on the user's imports.
 /// Not public API: it changes without notice.
 #[doc(hidden)]
-pub mod __private {
-    pub use serde;
-
-    /// Fails to compile, in fabric's words, unless `T` can cross the wire.
-    pub const fn assert_wire<T: crate::Wire>() {}
-
-    /// The error of a dispatch to a method the service does not have.
-    pub fn unknown_method(service: &str, method: &str) -> crate::Error {
-        crate::Error::UnknownMethod {
-            service: service.to_owned(),
-            method: method.to_owned(),
-        }
-    }
-}
+#[path = "generated.rs"]
+pub mod __private;

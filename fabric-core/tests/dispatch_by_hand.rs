@@ -3,30 +3,39 @@
 
 mod support;
 
-use fabric_core::{Codec, Dispatch, Error, RpcClient, ServerBuilder};
+use fabric_core::{
+    decode_args, Codec, Dispatch, DispatchError, Error, Reply, RpcClient, ServerBuilder,
+};
 use serde::{Deserialize, Serialize};
 
 struct Echo;
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Shout {
     text: String,
+}
+
+/// The error of `shout`, named `Silence` on the wire.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Silence {
+    length: usize,
 }
 
 impl Dispatch for Echo {
     const SERVICE: &'static str = "Echo";
     const METHODS: &'static [&'static str] = &["shout"];
 
-    fn dispatch(&self, method: &str, codec: Codec, body: &[u8]) -> fabric_core::Result<Vec<u8>> {
+    fn dispatch(&self, method: &str, codec: Codec, body: &[u8]) -> Result<Reply, DispatchError> {
         match method {
             "shout" => {
-                let args: Shout = codec.decode(body, "the arguments of `shout`")?;
-                codec.encode(&args.text.to_uppercase(), "the result of `shout`")
+                let args: Shout = decode_args(codec, body, "shout", &["text"])?;
+                if args.text.is_empty() {
+                    return Reply::error(codec, &Silence { length: 0 }, "nothing to shout");
+                }
+                Reply::value(codec, &args.text.to_uppercase())
             }
-            _ => Err(fabric_core::__private::unknown_method(
-                Self::SERVICE,
-                method,
-            )),
+            _ => Err(DispatchError::UnknownMethod),
         }
     }
 }
@@ -47,6 +56,33 @@ fn hand_written_dispatch_answers_in_both_codecs() {
     let json: String = client.with_codec(Codec::Json).call("shout", &args).unwrap();
     assert_eq!((bincode.as_str(), json.as_str()), ("HI", "HI"));
     assert!(client.health_check().unwrap());
+
+    for codec in [Codec::Bincode, Codec::Json] {
+        let client = client.with_codec(codec);
+        let shouted: Result<String, Silence> = client.call_fallible("shout", &args).unwrap();
+        assert_eq!(shouted.as_deref(), Ok("HI"), "{codec:?}");
+        let silent: Result<String, Silence> = client
+            .call_fallible("shout", &Shout { text: "".into() })
+            .unwrap();
+        assert_eq!(silent, Err(Silence { length: 0 }), "{codec:?}");
+        // Called as a plain method, the service's error is a remote error named after it.
+        let err = client
+            .call::<_, String>("shout", &Shout { text: "".into() })
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Remote { kind, message, .. } if kind == "Silence" && message == "nothing to shout"),
+            "{codec:?}: {err:?}"
+        );
+    }
+    // A keyword argument the method does not take, as a Python caller might send it.
+    let err = client
+        .with_codec(Codec::Json)
+        .call::<_, String>("shout", &serde_json::json!({"txt": "x"}))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BadArguments { message, .. } if message == "shout() got an unexpected keyword argument 'txt'"),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -1,13 +1,17 @@
-//! Rust and Python (amqp-fabric) services calling each other through the same broker.
+//! Rust and Python (amqp-fabric) services calling each other through the same broker: values,
+//! the services' own errors, bad arguments, unknown methods and services, timeouts.
 //!
 //! Needs `python3` with `amqp-fabric` installed (`ci/test.sh` installs it); a missing one fails
 //! the test with that instruction.
 
 mod support;
 
+use std::fmt;
+use std::time::Duration;
+
 use fabric_core::{fabric_service, Codec, Error, RpcClient};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::python::Peer;
 
 #[derive(Serialize)]
@@ -30,7 +34,7 @@ fn a_rust_client_calls_a_python_server() {
         .call("multiply", &MultiplyArgs { x: 6, y: 7 })
         .unwrap();
     assert_eq!(product, 42);
-    let described: serde_json::Value = client
+    let described: Value = client
         .call("describe", &json!({"name": "rs", "tags": ["z", "y"]}))
         .unwrap();
     assert_eq!(
@@ -39,18 +43,48 @@ fn a_rust_client_calls_a_python_server() {
     );
     assert!(client.health_check().unwrap());
 
+    // A Python exception is a remote error named by its class path.
     let err = client
-        .call::<_, f64>("divide", &MultiplyArgs { x: 1, y: 0 })
+        .call::<_, i64>("divide", &MultiplyArgs { x: 1, y: 0 })
         .unwrap_err();
-    match err {
-        Error::Remote { kind, message, .. } => {
-            assert!(kind.ends_with("ZeroDivisionError"), "{kind}");
-            assert!(message.contains("division by zero"), "{message}");
-        }
-        other => panic!("expected the Python exception, got {other:?}"),
-    }
+    assert!(
+        matches!(&err, Error::Remote { kind, message, .. }
+            if kind == "ZeroDivisionError" && message.contains("division")),
+        "{err:?}"
+    );
+    // Also for a method the Rust side declares as returning `Result`: a Python exception
+    // carries no value of the Rust error type.
+    let err = client
+        .call_fallible::<_, i64, DivError>("divide", &MultiplyArgs { x: 1, y: 0 })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Remote { kind, .. } if kind == "ZeroDivisionError"),
+        "{err:?}"
+    );
+    let quotient = client
+        .call_fallible::<_, i64, DivError>("divide", &MultiplyArgs { x: 84, y: 2 })
+        .unwrap();
+    assert_eq!(quotient, Ok(42));
+    // Python's own TypeError for a keyword argument it does not take.
+    let err = client
+        .call::<_, i64>("multiply", &json!({"c": 100}))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BadArguments { message, .. } if message.contains("unexpected keyword argument 'c'")),
+        "{err:?}"
+    );
     let err = client.call::<_, i64>("no_such", &json!({})).unwrap_err();
     assert!(matches!(err, Error::UnknownMethod { .. }), "{err:?}");
+    let nobody = RpcClient::connect(&fabric, &domain, "calc", "nobody")
+        .unwrap()
+        .with_codec(Codec::Json);
+    let err = nobody.call::<_, i64>("multiply", &MultiplyArgs { x: 1, y: 1 });
+    assert!(matches!(err, Err(Error::NoSuchService { .. })), "{err:?}");
+    let err = client
+        .with_timeout(Duration::from_millis(300))
+        .call::<_, f64>("nap", &json!({"seconds": 2}))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
 
     server.finish();
 }
@@ -62,10 +96,37 @@ pub struct Description {
     count: usize,
 }
 
+/// An error a Python caller sees as `JsonRPCError` whose body's type is
+/// `DivError.DivisionByZero`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub enum DivError {
+    DivisionByZero,
+}
+
+impl fmt::Display for DivError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("division by zero")
+    }
+}
+
+/// An error a Python caller raises as its own `ValueError`: named as a Python server names it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "ValueError")]
+pub struct ValueError(String);
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[fabric_service]
 pub trait Calc {
     fn multiply(&self, x: i64, y: i64) -> i64;
     fn describe(&self, name: String, tags: Vec<String>) -> Description;
+    fn divide(&self, x: i64, y: i64) -> Result<i64, DivError>;
+    fn root(&self, x: f64) -> Result<f64, ValueError>;
+    fn explode(&self) -> u32;
 }
 
 struct RustCalc;
@@ -82,6 +143,46 @@ impl Calc for RustCalc {
             tags,
         }
     }
+    fn divide(&self, x: i64, y: i64) -> Result<i64, DivError> {
+        x.checked_div(y).ok_or(DivError::DivisionByZero)
+    }
+    fn root(&self, x: f64) -> Result<f64, ValueError> {
+        if x < 0.0 {
+            return Err(ValueError("the root of a negative number".into()));
+        }
+        Ok(x.sqrt())
+    }
+    fn explode(&self) -> u32 {
+        panic!("kaboom")
+    }
+}
+
+/// The calls both servers get, and what a Python caller sees of each.
+fn calls() -> Value {
+    json!([
+        ["multiply", {"x": 6, "y": 7}],
+        ["describe", {"name": "py", "tags": ["b", "a"]}],
+        ["health_check", {}],
+        ["divide", {"x": 84, "y": 2}],
+        ["divide", {"x": 1, "y": 0}],
+        ["root", {"x": -1.0}],
+        ["multiply", {"c": 100}],
+        ["multiply", {"x": 1}],
+        ["multiply", {"x": "not a number", "y": 7}],
+        ["no_such", {"x": 1}],
+        ["explode", {}],
+    ])
+}
+
+/// Runs the Python client's calls against the service `DOMAIN.calc.{id}`.
+fn python_calls(domain: &str, id: &str) -> Vec<Value> {
+    let calls = calls();
+    let client = Peer::spawn("client.py", &[domain, "calc", id, &calls.to_string()]);
+    let outcomes = (0..calls.as_array().unwrap().len())
+        .map(|_| serde_json::from_str(&client.next_line()).unwrap())
+        .collect();
+    client.finish();
+    outcomes
 }
 
 #[test]
@@ -90,21 +191,83 @@ fn a_python_client_calls_a_rust_server() {
     let fabric = support::connect(&domain, "calc", "rs1");
     let _server = CalcServer::new(RustCalc).workers(2).serve(&fabric).unwrap();
 
-    let client = Peer::spawn("client.py", &[&domain, "calc", "rs1"]);
-    let results: Vec<serde_json::Value> = (0..4)
-        .map(|_| serde_json::from_str(&client.next_line()).unwrap())
-        .collect();
-    client.finish();
-
-    assert_eq!(results[0], json!({"call": "multiply", "result": 42}));
+    let got = python_calls(&domain, "rs1");
+    assert_eq!(got[0], json!({"call": "multiply", "result": 42}));
     assert_eq!(
-        results[1],
+        got[1],
         json!({"call": "describe", "result": {"name": "PY", "tags": ["a", "b"], "count": 2}})
     );
-    assert_eq!(results[2], json!({"call": "health_check", "result": true}));
-    // A string where an integer belongs: an error reply the Python side can read.
-    assert_eq!(results[3]["call"], "multiply");
-    let message = results[3]["message"].as_str().unwrap_or_default();
-    assert!(results[3].get("error").is_some(), "{}", results[3]);
-    assert!(message.contains("bad_request"), "{message}");
+    assert_eq!(got[2], json!({"call": "health_check", "result": true}));
+    // `Ok(42)` is the plain value, as a Python server returns it.
+    assert_eq!(got[3], json!({"call": "divide", "result": 42}));
+    // `Err` raises: an error without a Python class of its own is a JsonRPCError whose
+    // body's type is the variant.
+    assert_eq!(
+        got[4]["raised"], "aio_pika.patterns.rpc.JsonRPCError",
+        "{}",
+        got[4]
+    );
+    assert_eq!(got[4]["type"], "DivError.DivisionByZero", "{}", got[4]);
+    // An error named after a Python class is raised as that class.
+    assert_eq!(got[5]["raised"], "builtins.ValueError", "{}", got[5]);
+    assert!(
+        got[5]["message"].as_str().unwrap().contains("negative"),
+        "{}",
+        got[5]
+    );
+    // Bad keyword arguments raise TypeError, naming the argument.
+    for (outcome, argument) in [
+        (&got[6], "unexpected keyword argument 'c'"),
+        (&got[7], "missing required argument 'y'"),
+        (&got[8], "argument 'x'"),
+    ] {
+        assert_eq!(outcome["raised"], "builtins.TypeError", "{outcome}");
+        // Python shows the exception's arguments as a tuple, with its quotes escaped.
+        let message = outcome["message"].as_str().unwrap().replace('\\', "");
+        assert!(message.contains(argument), "{outcome}");
+    }
+    assert_eq!(
+        got[9]["raised"], "aio_pika.exceptions.MessageProcessError",
+        "{}",
+        got[9]
+    );
+    assert_eq!(
+        got[10]["raised"], "aio_pika.patterns.rpc.JsonRPCError",
+        "{}",
+        got[10]
+    );
+    assert_eq!(got[10]["type"], "panic", "{}", got[10]);
+}
+
+#[test]
+fn a_python_client_sees_a_rust_server_as_it_sees_a_python_one() {
+    let domain = support::unique_domain("py-same");
+    let fabric = support::connect(&domain, "calc", "rs1");
+    let _server = CalcServer::new(RustCalc).workers(2).serve(&fabric).unwrap();
+    let python_server = Peer::spawn("server.py", &[&domain, "calc", "py1"]);
+    assert_eq!(python_server.next_line(), "ready");
+
+    let rust = python_calls(&domain, "rs1");
+    let python = python_calls(&domain, "py1");
+    python_server.finish();
+
+    let class = |outcome: &Value| outcome.get("raised").cloned();
+    // Values, a renamed error, bad and missing arguments, unknown methods: the same.
+    for index in [0, 1, 2, 3, 5, 6, 7, 9] {
+        assert_eq!(
+            (rust[index].get("result"), class(&rust[index])),
+            (python[index].get("result"), class(&python[index])),
+            "call {index}: Rust {} / Python {}",
+            rust[index],
+            python[index]
+        );
+    }
+    // Where the two differ by design (the README's table says why): an error without a
+    // Python class of its own, a mistyped argument (Python runs `"x" * 7`), a panic.
+    assert_eq!(class(&python[4]), Some(json!("builtins.ZeroDivisionError")));
+    assert_eq!(
+        python[8]["result"],
+        "not a numbernot a numbernot a numbernot a numbernot a numbernot a numbernot a number"
+    );
+    assert_eq!(class(&python[10]), Some(json!("builtins.RuntimeError")));
 }

@@ -253,6 +253,72 @@ fn servers_starting_and_stopping_are_announced_at_once() {
     assert_eq!(stopped.info().methods, Some(vec![]));
 }
 
+/// A queue bound to the discovery exchange as amqp-fabric's listener binds it, and one bound to
+/// goodbyes, on a raw connection: what a Python listener hears, and when the goodbye is in.
+#[test]
+fn a_python_listener_hears_beats_only_not_server_changes_or_goodbyes() {
+    use amiquip::{Connection, FieldTable, QueueDeclareOptions};
+
+    let domain = support::unique_domain("reg-py-binding");
+    let mut raw = Connection::insecure_open(&support::broker_url()).unwrap();
+    let channel = raw.open_channel(None).unwrap();
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let bind = |msg_type: &str| {
+        let queue = channel.queue_declare("", exclusive.clone()).unwrap();
+        let mut arguments = FieldTable::default();
+        for (key, value) in [
+            ("x-match", "all"),
+            ("msg_type", msg_type),
+            ("service_domain", domain.as_str()),
+        ] {
+            arguments.insert(
+                key.to_owned(),
+                amiquip::AmqpValue::LongString(value.to_owned()),
+            );
+        }
+        channel
+            .queue_bind(queue.name(), "msc.discovery", "", arguments)
+            .unwrap();
+        queue
+    };
+    let beats = bind("keep_alive");
+    let goodbyes = bind("goodbye");
+
+    // A minute between beats: the first, at connect, is the only one in this test.
+    let fabric = announcer(&domain, "gate", "g1", Duration::from_secs(60));
+    let server = GateServer::new(Open).workers(1).serve(&fabric).unwrap();
+    server.shutdown().unwrap();
+    fabric.close().unwrap();
+
+    // The goodbye is published after the updates, on the same channel: once it has come,
+    // the updates have been routed too.
+    let consumer = goodbyes
+        .consume(amiquip::ConsumerOptions {
+            no_ack: true,
+            ..amiquip::ConsumerOptions::default()
+        })
+        .unwrap();
+    let goodbye = consumer.receiver().recv_timeout(WAIT);
+    assert!(
+        matches!(goodbye, Ok(amiquip::ConsumerMessage::Delivery(_))),
+        "no goodbye came: {goodbye:?}"
+    );
+    let heard = channel
+        .queue_declare_passive(beats.name())
+        .unwrap()
+        .declared_message_count();
+    assert_eq!(
+        heard,
+        Some(1),
+        "a Python listener heard more than the first beat"
+    );
+    let _ = raw.close();
+}
+
 #[test]
 fn a_discovery_exchange_that_cannot_be_declared_fails_the_connect() {
     // The broker reserves `amq.*` names: the declaration is refused, and the connect says so.
@@ -594,6 +660,8 @@ fn python_lists_a_rust_participant_and_reads_its_keep_alive() {
     // What amqp-fabric kept of our body is the JSON we sent.
     let body = &seen["body"];
     assert_eq!(body["version"], "2.0.0", "{seen}");
+    // The version is in a header too, for Python callbacks, which see only the headers.
+    assert_eq!(seen["headers"]["service_version"], "2.0.0", "{seen}");
     assert_eq!(body["pid"], std::process::id(), "{seen}");
     assert_eq!(body["workers"], 3, "{seen}");
     let methods: Vec<&str> = body["methods"]

@@ -16,7 +16,13 @@ pub trait Store {
     fn get(&self, key: String) -> String;
     /// Writes: sent once.
     fn put(&self, key: String);
+    /// Reads, with an error of its own: retried too, but its error is an answer.
+    #[fabric(idempotent)]
+    fn find(&self, key: String) -> Result<String, Missing>;
 }
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Missing(String);
 
 struct Memory(Arc<AtomicUsize>);
 
@@ -27,6 +33,10 @@ impl Store for Memory {
     }
     fn put(&self, _key: String) {
         self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    fn find(&self, key: String) -> Result<String, Missing> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(Missing(key))
     }
 }
 
@@ -82,8 +92,17 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
         let client = client.clone();
         std::thread::spawn(move || client.get("k".into()))
     };
-    let retry = retries.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(retry.contains("::get failed"), "{retry}");
+    let finding = {
+        let client = client.clone();
+        std::thread::spawn(move || client.find("k".into()))
+    };
+    let mut retried = Vec::new();
+    while !["::get failed", "::find failed"]
+        .iter()
+        .all(|method| retried.iter().any(|line: &String| line.contains(method)))
+    {
+        retried.push(retries.recv_timeout(Duration::from_secs(10)).unwrap());
+    }
 
     // ... until the service is there.
     let runs = Arc::new(AtomicUsize::new(0));
@@ -92,10 +111,12 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
         .serve(&server_fabric)
         .unwrap();
     assert_eq!(reading.join().unwrap().unwrap(), "value of k");
+    // The service's own error is an answer: returned, not retried.
+    assert_eq!(finding.join().unwrap().unwrap(), Err(Missing("k".into())));
     assert_eq!(
         runs.load(Ordering::SeqCst),
-        1,
-        "returned attempts never ran"
+        2,
+        "returned attempts never ran, and an error is not retried"
     );
 
     // A policy of one attempt turns retries off.

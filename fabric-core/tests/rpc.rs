@@ -212,6 +212,20 @@ fn the_services_own_errors_arrive_intact() {
             Err(LookupError::Forbidden("secret".into()))
         );
         assert_eq!(c.lookup(9).unwrap(), Err(LookupError::NotFound { id: 9 }));
+        // Untyped, the error is a remote error named after its variant.
+        let err = c
+            .rpc()
+            .call::<_, String>("lookup", &serde_json::json!({"id": 2}));
+        let err = match codec {
+            Codec::Json => err.unwrap_err(),
+            // bincode's `lookup` arguments are a bare u64.
+            _ => c.rpc().call::<_, String>("lookup", &(2u64,)).unwrap_err(),
+        };
+        assert!(
+            matches!(&err, Error::Remote { kind, message, .. }
+                if kind == "LookupError.Forbidden" && message == r#"Forbidden("secret")"#),
+            "{codec:?}: {err:?}"
+        );
     }
 }
 
@@ -244,8 +258,8 @@ fn an_undecodable_call_gets_an_error_reply_and_is_not_requeued() {
         bincode.call::<_, u64>("nap", &7u8).unwrap_err(),
     ] {
         assert!(
-            matches!(&err, Error::Remote { kind, message, .. }
-                if kind == "bad_request" && message.contains("arguments of `nap`")),
+            matches!(&err, Error::BadArguments { method, message, .. }
+                if method == "nap" && message.starts_with("nap() arguments do not decode")),
             "{err:?}"
         );
     }

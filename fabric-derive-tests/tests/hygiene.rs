@@ -76,12 +76,12 @@ fn compiles_and_dispatches_without_the_prelude() {
     let reply = server
         .dispatch("echo", ::fabric_core::Codec::Json, br#"{"text":"hi"}"#)
         .unwrap();
-    ::std::assert_eq!(reply, br#""hi""#);
+    ::std::assert_eq!(reply.body(), br#""hi""#);
     let body = br#"{"items":[1,2],"codec":1,"body":1,"method":1,"result":1}"#;
     let reply = server
         .dispatch("count", ::fabric_core::Codec::Json, body)
         .unwrap();
-    ::std::assert_eq!(reply, b"6");
+    ::std::assert_eq!(reply.body(), b"6");
     ::std::assert_eq!(
         <service::CleanServer<service::Impl> as Dispatch>::METHODS,
         ["echo", "nothing", "count"]

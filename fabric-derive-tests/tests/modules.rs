@@ -45,12 +45,18 @@ fn a_service_in_a_module_is_used_from_outside() {
     let body = Codec::Json
         .encode(&math::AdderAddArgs { a: 2, b: 3 }, "args")
         .unwrap();
-    assert_eq!(adder.dispatch("add", Codec::Json, &body).unwrap(), b"5");
+    assert_eq!(
+        adder.dispatch("add", Codec::Json, &body).unwrap().body(),
+        b"5"
+    );
     let body = Codec::Json
         .encode(&math::NegatorNegateArgs { a: 2 }, "args")
         .unwrap();
     assert_eq!(
-        negator.dispatch("negate", Codec::Json, &body).unwrap(),
+        negator
+            .dispatch("negate", Codec::Json, &body)
+            .unwrap()
+            .body(),
         b"-2"
     );
 
@@ -91,7 +97,7 @@ mod private {
         let reply = server
             .dispatch("whisper", Codec::Json, br#"{"word":"HUSH"}"#)
             .unwrap();
-        assert_eq!(reply, br#""hush""#);
+        assert_eq!(reply.body(), br#""hush""#);
         let _: fn(&SecretClient, String) -> fabric_core::Result<String> = SecretClient::whisper;
         let _ = SecretWhisperArgs {
             word: String::new(),

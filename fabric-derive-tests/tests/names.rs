@@ -45,22 +45,33 @@ fn the_server_and_the_client_keep_their_own_methods() {
     assert_eq!(
         server
             .dispatch("new", Codec::Json, br#"{"name":"four"}"#)
-            .unwrap(),
+            .unwrap()
+            .body(),
         b"4"
     );
     assert_eq!(
         server
             .dispatch("get_ref", Codec::Json, br#"{"id":1}"#)
-            .unwrap(),
+            .unwrap()
+            .body(),
         br#""one""#
     );
     assert_eq!(
-        server.dispatch("dispatch", Codec::Json, b"{}").unwrap(),
+        server
+            .dispatch("dispatch", Codec::Json, b"{}")
+            .unwrap()
+            .body(),
         b"true"
     );
-    assert_eq!(server.dispatch("call", Codec::Json, b"{}").unwrap(), b"7");
+    assert_eq!(
+        server.dispatch("call", Codec::Json, b"{}").unwrap().body(),
+        b"7"
+    );
     let body = br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}"#;
-    assert_eq!(server.dispatch("many", Codec::Json, body).unwrap(), b"36");
+    assert_eq!(
+        server.dispatch("many", Codec::Json, body).unwrap().body(),
+        b"36"
+    );
 
     // The generated server methods are still there beside the trait's.
     let _: &Names = server.get_ref();

@@ -111,8 +111,11 @@ where
     R: DeserializeOwned,
 {
     let body = codec.encode(args, "args").unwrap();
-    let reply = server.dispatch(method, codec, &body).unwrap();
-    codec.decode(&reply, "result").unwrap()
+    server
+        .dispatch(method, codec, &body)
+        .unwrap()
+        .decode()
+        .unwrap()
 }
 
 #[test]
@@ -147,15 +150,25 @@ fn user_types_options_collections_and_results() {
         );
         assert_eq!(same, polygon);
 
-        let found: Result<Order, LookupError> =
-            call(&server, codec, "lookup", &ShopLookupArgs { id: 1 });
-        assert_eq!(found.unwrap().items, ["tea"]);
-        let forbidden: Result<Order, LookupError> =
-            call(&server, codec, "lookup", &ShopLookupArgs { id: 2 });
-        assert_eq!(forbidden, Err(LookupError::Forbidden("secret".into())));
-        let missing: Result<Order, LookupError> =
-            call(&server, codec, "lookup", &ShopLookupArgs { id: 9 });
-        assert_eq!(missing, Err(LookupError::NotFound { id: 9 }));
+        // `Ok` is the value alone; `Err` an error reply that carries the error.
+        let found: Order = call(&server, codec, "lookup", &ShopLookupArgs { id: 1 });
+        assert_eq!(found.items, ["tea"]);
+        let lookup = |id| {
+            let body = codec.encode(&ShopLookupArgs { id }, "args").unwrap();
+            server.dispatch("lookup", codec, &body).unwrap()
+        };
+        let forbidden = lookup(2);
+        assert_eq!(forbidden.error_type(), Some("LookupError.Forbidden"));
+        assert_eq!(
+            forbidden.decode_error::<LookupError>().unwrap().unwrap(),
+            LookupError::Forbidden("secret".into())
+        );
+        let missing = lookup(9);
+        assert_eq!(missing.error_type(), Some("LookupError.NotFound"));
+        assert_eq!(
+            missing.decode_error::<LookupError>().unwrap().unwrap(),
+            LookupError::NotFound { id: 9 }
+        );
 
         let some: Option<u8> = call(&server, codec, "maybe", &ShopMaybeArgs { value: Some(1) });
         assert_eq!(some, Some(2));
@@ -197,7 +210,7 @@ fn user_types_options_collections_and_results() {
 fn a_missing_option_in_json_is_none() {
     // serde's rule for `Option` fields, which Python callers may rely on for defaults.
     let reply = server().dispatch("maybe", Codec::Json, b"{}").unwrap();
-    assert_eq!(reply, b"null");
+    assert_eq!(reply.body(), b"null");
 }
 
 #[test]
@@ -218,7 +231,7 @@ fn unit_results_and_methods_without_arguments() {
         .is_empty());
     // `()` is JSON's `null`, as a Python method returning `None` gives.
     assert_eq!(
-        server.dispatch("ping", Codec::Json, b"{}").unwrap(),
+        server.dispatch("ping", Codec::Json, b"{}").unwrap().body(),
         b"null"
     );
 
@@ -238,7 +251,7 @@ fn raw_identifiers_are_plain_names_on_the_wire() {
     let reply = server
         .dispatch("type", Codec::Json, br#"{"in":"tea"}"#)
         .unwrap();
-    assert_eq!(reply, br#""type of tea""#);
+    assert_eq!(reply.body(), br#""type of tea""#);
     let _: fn(&ShopClient, String) -> fabric_core::Result<String> = ShopClient::r#type;
 }
 

@@ -45,6 +45,9 @@ pub(crate) struct Method<'a> {
     pub(crate) args: Vec<Arg<'a>>,
     /// The return type; `None` for a method that returns `()` implicitly.
     pub(crate) output: Option<&'a Type>,
+    /// `T` and `E` when the return type is written `Result<T, E>`: the method answers `Ok`
+    /// with a value and `Err` with an error reply.
+    pub(crate) fallible: Option<(&'a Type, &'a Type)>,
     /// The method's name on the wire: its name without `r#`.
     pub(crate) wire_name: String,
     /// The name of its arguments struct, `{Trait}{Method}Args`.
@@ -157,10 +160,41 @@ impl<'a> Method<'a> {
                 ReturnType::Default => None,
                 ReturnType::Type(_, ty) => Some(ty),
             },
+            fallible: match &sig.output {
+                ReturnType::Default => None,
+                ReturnType::Type(_, ty) => result_parts(ty),
+            },
             wire_name,
             args_struct,
             idempotent,
         }
+    }
+}
+
+/// `T` and `E` of a type written `Result<T, E>` (`std::result::Result<T, E>`, ...): a path
+/// whose last segment is `Result` with two type arguments. Read from the tokens, as a macro
+/// must: an alias with one argument (`io::Result<T>`) is not seen as a `Result`.
+fn result_parts(ty: &Type) -> Option<(&Type, &Type)> {
+    let path = match ty {
+        Type::Path(path) if path.qself.is_none() => &path.path,
+        Type::Group(group) => return result_parts(&group.elem),
+        Type::Paren(paren) => return result_parts(&paren.elem),
+        _ => return None,
+    };
+    let last = path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    let mut types = arguments.args.iter().map(|argument| match argument {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(Some(ok)), Some(Some(err)), None) => Some((ok, err)),
+        _ => None,
     }
 }
 

@@ -104,6 +104,8 @@ impl<'a> ServiceGenerator<'a> {
                     ::fabric_core::__private::serde::Deserialize,
                 )]
                 #[serde(crate = "::fabric_core::__private::serde")]
+                // As a Python server refuses an unexpected keyword argument.
+                #[serde(deny_unknown_fields)]
                 // Deriving `Debug` would demand it of every argument type.
                 #[allow(missing_debug_implementations)]
                 #vis struct #args_struct {
@@ -224,16 +226,20 @@ impl<'a> ServiceGenerator<'a> {
         };
         // A result type that cannot be decoded is reported at the type, not at the attribute.
         // Only a method the trait marks idempotent may be sent twice.
-        let call_fn = proc_macro2::Ident::new(
-            if method.idempotent {
-                "call_idempotent"
-            } else {
-                "call"
+        let span = self.output_span(method);
+        let args = quote!(&#args_struct { #(#fields),* });
+        let call = match (method.fallible, method.idempotent) {
+            (None, false) => quote_spanned!(span=> self.rpc.call(#wire_name, #args)),
+            (None, true) => quote_spanned!(span=> self.rpc.call_idempotent(#wire_name, #args)),
+            (Some((ok, err)), false) => quote_spanned! {span=>
+                self.rpc.call_fallible::<_, #ok, #err>(#wire_name, #args)
             },
-            self.output_span(method),
-        );
-        let call = quote_spanned! {self.output_span(method)=>
-            .#call_fn(#wire_name, &#args_struct { #(#fields),* })
+            (Some((ok, err)), true) => quote_spanned! {span=>
+                let args = #args;
+                self.rpc.retry_idempotent(#wire_name, || {
+                    self.rpc.call_fallible::<_, #ok, #err>(#wire_name, &args)
+                })
+            },
         };
         let paragraph = if docs.is_empty() {
             None
@@ -257,7 +263,7 @@ impl<'a> ServiceGenerator<'a> {
             #[doc = #doc]
             #[allow(clippy::too_many_arguments)]
             #vis fn #ident(&self, #(#params),*) -> ::fabric_core::Result<#output> {
-                self.rpc #call
+                #call
             }
         }
     }
@@ -362,18 +368,51 @@ impl<'a> ServiceGenerator<'a> {
             let values: Vec<Ident> = (0..method.args.len())
                 .map(|index| format_ident!("arg{}", index))
                 .collect();
-            let decoding = format!("the arguments of `{wire_name}`");
-            let encoding = format!("the result of `{wire_name}`");
+            let params = method.args.iter().map(|arg| arg.ident.unraw().to_string());
+            let run = quote!(<T as #trait_ident>::#ident(&self.imp, #(#values),*));
             // A result type that cannot be encoded is reported at the type.
-            let encode = quote_spanned! {self.output_span(method)=>
-                codec.encode(&result, #encoding)
+            let reply = match method.fallible {
+                None => {
+                    let value = quote_spanned! {self.output_span(method)=>
+                        ::fabric_core::Reply::value(codec, &result)
+                    };
+                    quote! {
+                        let result = #run;
+                        #value
+                    }
+                }
+                Some(_) => {
+                    let value = quote_spanned! {self.output_span(method)=>
+                        ::fabric_core::Reply::value(codec, &value)
+                    };
+                    let error = quote_spanned! {self.output_span(method)=>
+                        ::fabric_core::Reply::error(codec, &error, message)
+                    };
+                    quote! {
+                        match #run {
+                            ::core::result::Result::Ok(value) => #value,
+                            ::core::result::Result::Err(error) => {
+                                // Display, else Debug, else JSON: whichever the type has
+                                // (autoref specialization; one of the three is used).
+                                #[allow(unused_imports)]
+                                use ::fabric_core::__private::{
+                                    ViaDebug as _, ViaDisplay as _, ViaSerialize as _,
+                                };
+                                #[allow(clippy::needless_borrow)]
+                                let message =
+                                    (&&&::fabric_core::__private::Render(&error)).fabric_message();
+                                #error
+                            }
+                        }
+                    }
+                }
             };
             quote! {
                 #(#cfgs)*
                 #wire_name => {
-                    let #args_struct { #(#fields: #values),* } = codec.decode(body, #decoding)?;
-                    let result = <T as #trait_ident>::#ident(&self.imp, #(#values),*);
-                    #encode
+                    let #args_struct { #(#fields: #values),* } =
+                        ::fabric_core::__private::decode_args(codec, body, #wire_name, &[#(#params),*])?;
+                    #reply
                 }
             }
         });
@@ -392,15 +431,13 @@ impl<'a> ServiceGenerator<'a> {
                     method: &::core::primitive::str,
                     codec: ::fabric_core::Codec,
                     body: &[::core::primitive::u8],
-                ) -> ::fabric_core::Result<::std::vec::Vec<::core::primitive::u8>> {
+                ) -> ::core::result::Result<::fabric_core::Reply, ::fabric_core::DispatchError> {
                     match method {
                         #(#arms)*
                         _ => {
                             // Used by no arm when the trait has no methods.
                             let _ = (codec, body);
-                            ::core::result::Result::Err(
-                                ::fabric_core::__private::unknown_method(#trait_name, method),
-                            )
+                            ::core::result::Result::Err(::fabric_core::DispatchError::UnknownMethod)
                         }
                     }
                 }
@@ -521,7 +558,7 @@ mod tests {
             dispatch.contains(r#"= & ["multiply" , "type"]"#),
             "{dispatch}"
         );
-        assert!(dispatch.contains(r#"unknown_method ("Multiplier" , method)"#));
+        assert!(dispatch.contains("DispatchError :: UnknownMethod"));
     }
 
     #[test]

@@ -48,6 +48,14 @@ use quote::quote;
 ///   fields are the method's arguments: the body of a call. In JSON it is the object of
 ///   keyword arguments that amqp-fabric's Python peers send.
 ///
+/// A method whose return type is written `Result<T, E>` (with two type arguments, as the
+/// macro reads tokens: a one-argument alias such as `io::Result<T>` is an ordinary value)
+/// answers `Ok(v)` with the plain `v` and `Err(e)` with an amqp-fabric error reply that
+/// carries `e`, so a Python caller gets a value or raises, and the client method returns
+/// `fabric_core::Result<Result<T, E>>` with `e` intact. The error's message for people is its
+/// `Display`, else its `Debug`, else its JSON. The generated arguments structs refuse
+/// unknown fields, as a Python server refuses an unexpected keyword argument.
+///
 /// A method marked `#[fabric(idempotent)]` is one that does no harm when run twice. Its
 /// client method retries a call that may not have completed (the connection broke while it was
 /// in flight, the broker was unreachable, no reply came in time) under the client's

@@ -166,21 +166,27 @@ impl Run {
         let changes = self.servers.changes.clone();
         let mut next = Some(Instant::now());
         loop {
-            select! {
+            // A change of servers goes out at once, to fabric listeners only: a Python
+            // listener would take it for a keep-alive, and one sent as a server stops, just
+            // before the goodbye Python never hears, would keep a leaving participant listed
+            // there for a whole TTL.
+            let kind = select! {
                 recv(stopped) -> _ => break,
-                recv(changes) -> _ => {}
-                recv(next.map_or_else(never, at)) -> _ => {}
-            }
-            if let Err(e) = self.publish(channel, Kind::KeepAlive) {
+                recv(changes) -> _ => Kind::Update,
+                recv(next.map_or_else(never, at)) -> _ => Kind::KeepAlive,
+            };
+            if let Err(e) = self.publish(channel, kind) {
                 log::warn!(
                     "fabric: {} cannot announce itself ({e}); again on the next connection",
                     self.identity.address
                 );
                 return Err(e);
             }
-            // Counted from the last keep-alive, which is what a listener's TTL counts from.
-            // (An interval too long to count means "once".)
-            next = Instant::now().checked_add(self.interval);
+            // Counted from the last keep-alive, which is what every listener's TTL counts
+            // from. (An interval too long to count means "once".)
+            if kind == Kind::KeepAlive {
+                next = Instant::now().checked_add(self.interval);
+            }
         }
         if let Err(e) = self.publish(channel, Kind::Goodbye) {
             log::debug!(
@@ -199,7 +205,8 @@ impl Run {
             context: "encode a keep-alive".to_owned(),
             reason: e.to_string(),
         })?;
-        let properties = wire::properties(kind, &self.identity.address, now);
+        let properties =
+            wire::properties(kind, &self.identity.address, &self.identity.version, now);
         channel
             .basic_publish(
                 self.exchange.as_str(),

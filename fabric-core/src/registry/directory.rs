@@ -123,16 +123,18 @@ impl Directory {
         state.expire(self.ttl, heard.info.last_heard);
         let key = (heard.info.address.clone(), heard.info.instance.clone());
         match heard.kind {
-            Kind::KeepAlive => match state.services.insert(key, heard.info.clone()) {
-                None => {
-                    state.notify(ServiceEvent::Appeared(heard.info));
-                    let _ = self.wake_reaper.try_send(());
+            Kind::KeepAlive | Kind::Update => {
+                match state.services.insert(key, heard.info.clone()) {
+                    None => {
+                        state.notify(ServiceEvent::Appeared(heard.info));
+                        let _ = self.wake_reaper.try_send(());
+                    }
+                    Some(before) if !before.same_content(&heard.info) => {
+                        state.notify(ServiceEvent::Updated(heard.info));
+                    }
+                    Some(_) => {}
                 }
-                Some(before) if !before.same_content(&heard.info) => {
-                    state.notify(ServiceEvent::Updated(heard.info));
-                }
-                Some(_) => {}
-            },
+            }
             // A goodbye from a participant not listed (already silent, or never heard) is
             // news to nobody.
             Kind::Goodbye => {

@@ -36,8 +36,10 @@
 //! ```
 //!
 //! A fabric that closes gracefully sends the same message with `msg_type=goodbye`, so its
-//! watchers learn at once instead of a TTL later. Python listeners bind `msg_type=keep_alive`
-//! only and never see goodbyes.
+//! watchers learn at once instead of a TTL later; when its servers start or stop, it sends it
+//! at once with `msg_type=update`. Python listeners bind `msg_type=keep_alive` only and never
+//! see either: an update that a server's stop sends just before the goodbye would otherwise
+//! keep the leaving participant listed in Python for a whole TTL.
 //!
 //! # Where fabric differs from amqp-fabric
 //!

@@ -20,16 +20,25 @@ const MSG_TYPE: &str = "msg_type";
 const KEEP_ALIVE: &str = "keep_alive";
 /// fabric's own "I am leaving"; Python listeners, bound to `keep_alive` only, never see it.
 const GOODBYE: &str = "goodbye";
+/// fabric's own "my servers changed": a keep-alive for fabric listeners only.
+const UPDATE: &str = "update";
 const SERVICE_DOMAIN: &str = "service_domain";
 const SERVICE_TYPE: &str = "service_type";
 const SERVICE_ID: &str = "service_id";
+/// fabric's own header: the participant's version, for Python peers, whose
+/// `subscribe_service_keepalives` callbacks see the headers but not the body.
+const SERVICE_VERSION: &str = "service_version";
 /// The longest AMQP short string: the limit for queue names.
 const AMQP_NAME_MAX: usize = 255;
 
-/// The two discovery messages.
+/// The discovery messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// "I am here", on every beat: amqp-fabric's, heard by every listener.
     KeepAlive,
+    /// "I am here, and my servers changed", at once: heard by fabric listeners only.
+    Update,
+    /// "I am leaving": heard by fabric listeners only.
     Goodbye,
 }
 
@@ -37,6 +46,7 @@ impl Kind {
     fn header(self) -> &'static str {
         match self {
             Kind::KeepAlive => KEEP_ALIVE,
+            Kind::Update => UPDATE,
             Kind::Goodbye => GOODBYE,
         }
     }
@@ -64,8 +74,8 @@ pub(crate) fn listener_queue(address: &ServiceAddress, token: &str) -> String {
     }
 }
 
-/// The listener's exchange, exclusive queue, and its two bindings: keep-alives bound as
-/// amqp-fabric binds them (`x-match=all, msg_type=keep_alive`), and goodbyes.
+/// The listener's exchange, exclusive queue, and its bindings: keep-alives bound as
+/// amqp-fabric binds them (`x-match=all, msg_type=keep_alive`), updates and goodbyes.
 pub(crate) fn listener_topology(exchange: &str, queue: &str) -> Vec<Declaration> {
     let mut declarations = vec![
         discovery_exchange(exchange),
@@ -77,7 +87,7 @@ pub(crate) fn listener_topology(exchange: &str, queue: &str) -> Vec<Declaration>
             arguments: FieldTable::default(),
         },
     ];
-    for kind in [Kind::KeepAlive, Kind::Goodbye] {
+    for kind in [Kind::KeepAlive, Kind::Update, Kind::Goodbye] {
         declarations.push(Declaration::Binding {
             queue: queue.to_owned(),
             exchange: exchange.to_owned(),
@@ -88,14 +98,20 @@ pub(crate) fn listener_topology(exchange: &str, queue: &str) -> Vec<Declaration>
     declarations
 }
 
-/// The properties of a keep-alive or goodbye from `address`: amqp-fabric's headers, a JSON
-/// body, not persistent.
-pub(crate) fn properties(kind: Kind, address: &ServiceAddress, now: SystemTime) -> AmqpProperties {
+/// The properties of a keep-alive or goodbye from `address` at `version`: amqp-fabric's
+/// headers and the version, a JSON body, not persistent.
+pub(crate) fn properties(
+    kind: Kind,
+    address: &ServiceAddress,
+    version: &str,
+    now: SystemTime,
+) -> AmqpProperties {
     let headers = string_table([
         (MSG_TYPE, kind.header()),
         (SERVICE_DOMAIN, address.domain()),
         (SERVICE_TYPE, address.service_type()),
         (SERVICE_ID, address.service_id()),
+        (SERVICE_VERSION, version),
     ]);
     AmqpProperties::default()
         .with_content_type(JSON_CONTENT_TYPE.to_owned())
@@ -170,6 +186,7 @@ pub(crate) fn parse(incoming: &Incoming, heard_at: Instant) -> Result<Heard, Str
     };
     let kind = match text(MSG_TYPE)?.as_str() {
         KEEP_ALIVE => Kind::KeepAlive,
+        UPDATE => Kind::Update,
         GOODBYE => Kind::Goodbye,
         other => return Err(format!("unknown discovery message type {other:?}")),
     };
@@ -195,7 +212,8 @@ pub(crate) fn parse(incoming: &Incoming, heard_at: Instant) -> Result<Heard, Str
     };
     let info = ServiceInfo {
         instance: string("instance"),
-        version: string("version"),
+        // The body's, else the header's: a peer of another language may send either.
+        version: string("version").or_else(|| text(SERVICE_VERSION).ok()),
         host: string("host"),
         pid: raw
             .get("pid")
@@ -292,6 +310,27 @@ mod tests {
         );
         assert_eq!((info.in_flight, info.workers), (Some(2), Some(8)));
         assert_eq!(info.raw["fabric"], "0.1.0");
+    }
+
+    #[test]
+    fn a_version_comes_from_the_body_or_else_the_header() {
+        let mut headers = PYTHON_HEADERS.to_vec();
+        headers.push(("service_version", "1.4.0"));
+        let heard = parse(&incoming(&headers, b""), Instant::now()).unwrap();
+        assert_eq!(heard.info.version.as_deref(), Some("1.4.0"));
+        let heard = parse(
+            &incoming(&headers, br#"{"version": "2.0.0"}"#),
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(heard.info.version.as_deref(), Some("2.0.0"));
+        let address = ServiceAddress::new("shop", "calc", "c1").unwrap();
+        let properties = properties(Kind::KeepAlive, &address, "3.1.0", SystemTime::now());
+        let sent = properties.headers().as_ref().unwrap();
+        assert_eq!(
+            sent.get("service_version"),
+            Some(&AmqpValue::LongString("3.1.0".to_owned()))
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The untyped client that generated `{Trait}Client`s wrap.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::caller::{Caller, Outcome, PendingReply};
-use super::protocol::{self, error_kind};
+use super::protocol::{self, error_kind, Failure};
 use super::RetryPolicy;
 use crate::{Codec, Error, Fabric, Result, ServiceAddress};
 
@@ -163,25 +162,50 @@ impl RpcClient {
         method: &str,
         args: &A,
     ) -> Result<R> {
-        let mut attempt = 1;
+        self.retry_idempotent(method, || self.call(method, args))
+    }
+
+    /// Runs `attempt` (a call of `method`) under the client's [`RetryPolicy`], as
+    /// [`call_idempotent`](Self::call_idempotent) does: again after an error that says the
+    /// call may not have completed, never after an answer. For calls other than
+    /// [`call`](Self::call), such as [`call_fallible`](Self::call_fallible).
+    pub fn retry_idempotent<R>(
+        &self,
+        method: &str,
+        mut attempt: impl FnMut() -> Result<R>,
+    ) -> Result<R> {
+        let mut tried = 1;
         loop {
-            let error = match self.call(method, args) {
+            let error = match attempt() {
                 Ok(result) => return Ok(result),
                 Err(error) => error,
             };
-            let Some(delay) = self.retry.delay_after(attempt, &error) else {
+            let Some(delay) = self.retry.delay_after(tried, &error) else {
                 return Err(error);
             };
             log::info!(
                 "fabric: {}::{method} failed ({error}); trying again in {delay:?} \
                  (attempt {} of {})",
                 self.address.fqn(),
-                attempt + 1,
+                tried + 1,
                 self.retry.attempts
             );
             std::thread::sleep(delay);
-            attempt += 1;
+            tried += 1;
         }
+    }
+
+    /// Calls a method that returns `Result<T, E>`: its `Ok(v)` comes as a `result` message
+    /// holding `v`, its `Err(e)` as an `error` reply carrying `e`, and both come back as the
+    /// inner `Result`. Every other failure is the outer error, as for [`call`](Self::call);
+    /// an error reply without a value (a Python server's exception) too, as
+    /// [`Error::Remote`] or [`Error::BadArguments`].
+    pub fn call_fallible<A: Serialize, T: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<std::result::Result<T, E>> {
+        self.start_call_fallible(method, args)?.wait()
     }
 
     /// Sends a call without waiting for it: the reply is awaited on the returned handle. One
@@ -207,6 +231,25 @@ impl RpcClient {
         method: &str,
         args: &A,
     ) -> Result<PendingCall<R>> {
+        self.send(method, args, read_value::<R>)
+    }
+
+    /// Sends a call of a method that returns `Result<T, E>` without waiting for it, as
+    /// [`start_call`](Self::start_call) does; see [`call_fallible`](Self::call_fallible).
+    pub fn start_call_fallible<A: Serialize, T: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<PendingCall<std::result::Result<T, E>>> {
+        self.send(method, args, read_fallible::<T, E>)
+    }
+
+    fn send<A: Serialize, R>(
+        &self,
+        method: &str,
+        args: &A,
+        read: ReadAnswer<R>,
+    ) -> Result<PendingCall<R>> {
         let queue = self.address.checked_method_queue(method)?;
         let body = self
             .codec
@@ -216,17 +259,23 @@ impl RpcClient {
             client: self.clone(),
             method: method.to_owned(),
             reply,
-            result: PhantomData,
+            read,
         })
     }
 
-    /// Turns an outcome into the caller's result.
-    fn outcome<R: DeserializeOwned>(&self, method: &str, outcome: Option<Outcome>) -> Result<R> {
+    /// Turns an outcome into the caller's result; `read` reads what the server answered.
+    fn outcome<R>(&self, method: &str, outcome: Option<Outcome>, read: ReadAnswer<R>) -> Result<R> {
         match outcome {
             Some(Outcome::Result { codec, body }) => {
-                codec.decode(&body, format_args!("the result of `{method}`"))
+                read(self, method, Answer::Value { codec, body })
             }
-            Some(Outcome::Failed { kind, message }) => Err(self.failed(method, kind, message)),
+            Some(Outcome::Failed { codec, body }) => {
+                read(self, method, Answer::Failed { codec, body })
+            }
+            Some(Outcome::Undecodable { content_type }) => Err(Error::Codec {
+                context: format!("decode the result of `{method}`"),
+                reason: format!("its content type {content_type:?} names no codec fabric knows"),
+            }),
             Some(Outcome::Returned) => Err(self.unroutable(method)),
             Some(Outcome::Expired) | None => Err(Error::Timeout {
                 service: self.address.fqn(),
@@ -242,18 +291,25 @@ impl RpcClient {
         }
     }
 
-    fn failed(&self, method: &str, kind: String, message: String) -> Error {
-        if kind == error_kind::UNKNOWN_METHOD {
-            return Error::UnknownMethod {
-                service: self.address.fqn(),
-                method: method.to_owned(),
-            };
-        }
-        Error::Remote {
-            service: self.address.fqn(),
-            method: method.to_owned(),
-            kind,
-            message,
+    /// The error of an error reply that carries no value of the method's error type.
+    fn failed(&self, method: &str, codec: Option<Codec>, body: &[u8]) -> Error {
+        let Failure { kind, message } = protocol::decode_error(codec, body);
+        let (service, method) = (self.address.fqn(), method.to_owned());
+        match kind.as_str() {
+            error_kind::UNKNOWN_METHOD => Error::UnknownMethod { service, method },
+            error_kind::BAD_ARGUMENTS | error_kind::BAD_ARGUMENTS_QUALIFIED => {
+                Error::BadArguments {
+                    service,
+                    method,
+                    message,
+                }
+            }
+            _ => Error::Remote {
+                service,
+                method,
+                kind,
+                message,
+            },
         }
     }
 
@@ -279,6 +335,47 @@ impl RpcClient {
     }
 }
 
+/// What the server answered a call: a `result` or an `error` message.
+enum Answer {
+    Value { codec: Codec, body: Vec<u8> },
+    Failed { codec: Option<Codec>, body: Vec<u8> },
+}
+
+/// How a call's answer becomes its caller's value: [`read_value`] or [`read_fallible`].
+type ReadAnswer<R> = fn(&RpcClient, &str, Answer) -> Result<R>;
+
+/// A method's value; an error reply is an error.
+fn read_value<R: DeserializeOwned>(client: &RpcClient, method: &str, answer: Answer) -> Result<R> {
+    match answer {
+        Answer::Value { codec, body } => {
+            codec.decode(&body, format_args!("the result of `{method}`"))
+        }
+        Answer::Failed { codec, body } => Err(client.failed(method, codec, &body)),
+    }
+}
+
+/// A `Result` method's value: `Ok` from a `result`, `Err` from an error reply carrying the
+/// method's error; an error reply without one is an error.
+fn read_fallible<T: DeserializeOwned, E: DeserializeOwned>(
+    client: &RpcClient,
+    method: &str,
+    answer: Answer,
+) -> Result<std::result::Result<T, E>> {
+    match answer {
+        Answer::Value { codec, body } => codec
+            .decode(&body, format_args!("the result of `{method}`"))
+            .map(Ok),
+        Answer::Failed { codec, body } => match protocol::decode_error_value::<E>(codec, &body) {
+            Some(Ok(error)) => Ok(Err(error)),
+            Some(Err(reason)) => Err(Error::Codec {
+                context: format!("decode the error of `{method}`"),
+                reason,
+            }),
+            None => Err(client.failed(method, codec, &body)),
+        },
+    }
+}
+
 /// A call sent with [`RpcClient::start_call`], whose reply is still to come. Dropping it
 /// abandons the call: its reply, if one comes, is discarded.
 #[must_use = "the call's outcome is only known by waiting on it"]
@@ -286,14 +383,14 @@ pub struct PendingCall<R> {
     client: RpcClient,
     method: String,
     reply: PendingReply,
-    result: PhantomData<fn() -> R>,
+    read: ReadAnswer<R>,
 }
 
-impl<R: DeserializeOwned> PendingCall<R> {
+impl<R> PendingCall<R> {
     /// Blocks until the reply, an error, or the call's timeout.
     pub fn wait(self) -> Result<R> {
         let outcome = self.reply.wait();
-        self.client.outcome(&self.method, outcome)
+        self.client.outcome(&self.method, outcome, self.read)
     }
 }
 

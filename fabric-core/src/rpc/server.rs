@@ -18,7 +18,7 @@
 //! | message | outcome |
 //! | --- | --- |
 //! | the method panics | error reply `panic` |
-//! | the body does not decode | error reply `bad_request` |
+//! | the arguments do not fit the method, or the body does not decode | error reply `TypeError` (a Python caller raises `TypeError`) |
 //! | a `content_type` fabric does not read | error reply `bad_request`, method not run |
 //! | a `type` other than `call` (a missing one counts as a call) | error reply `bad_request`, method not run |
 //! | no `reply_to` | method **not run**, acked, logged at warn |
@@ -50,8 +50,9 @@ use crossbeam_channel::{bounded, Receiver, Select, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use super::context::{CallContext, CurrentCall};
-use super::dispatch::Dispatch;
+use super::dispatch::{Dispatch, DispatchError};
 use super::protocol::{self, error_kind};
+use super::reply::Reply;
 use crate::broker::link::{run_sessions, ConnectionState, Link, Session};
 use crate::broker::topology::{self, Declaration};
 use crate::{Codec, Error, Fabric, Result, ServiceAddress, JSON_CONTENT_TYPE};
@@ -535,13 +536,13 @@ impl<D: Dispatch> Worker<D> {
             );
             return ack(channel, queue, correlation_id, delivery);
         };
-        let (kind, content_type, body) = match properties.type_().as_deref() {
+        let answer = match properties.type_().as_deref() {
             Some(kind) if kind != protocol::TYPE_CALL => {
                 log::warn!(
                     "fabric: {queue} got a message of type {kind:?} (correlation id \
                      {correlation_id:?}); not a call, not run"
                 );
-                error_reply(
+                Answer::failure(
                     error_kind::BAD_REQUEST,
                     format!("a message of type {kind:?} is not a call (type \"call\")"),
                 )
@@ -549,9 +550,9 @@ impl<D: Dispatch> Worker<D> {
             _ => self.run_call(index, &delivery),
         };
         let reply = Publish::with_properties(
-            &body,
+            &answer.body,
             reply_to,
-            protocol::reply_properties(correlation_id.clone(), kind, content_type),
+            protocol::reply_properties(correlation_id.clone(), answer.kind, answer.content_type),
         );
         if let Err(e) = channel.basic_publish("", reply) {
             let error = Error::broker("publish a reply", e);
@@ -564,13 +565,13 @@ impl<D: Dispatch> Worker<D> {
         ack(channel, queue, correlation_id, delivery)
     }
 
-    /// Runs one call with its [`CallContext`] current: (reply type, content type, body).
-    fn run_call(&self, index: usize, delivery: &Delivery) -> (&'static str, &'static str, Vec<u8>) {
+    /// Runs one call with its [`CallContext`] current.
+    fn run_call(&self, index: usize, delivery: &Delivery) -> Answer {
         let method = self.shared.methods[index];
         let properties = &delivery.properties;
         let content_type = properties.content_type().as_deref();
         let Some(codec) = Codec::from_content_type(content_type) else {
-            return error_reply(
+            return Answer::failure(
                 error_kind::BAD_REQUEST,
                 format!(
                     "content type {content_type:?} is not one fabric reads (application/json or {})",
@@ -589,38 +590,39 @@ impl<D: Dispatch> Worker<D> {
         self.shared.load.in_flight.fetch_add(1, Ordering::Relaxed);
         // Restores the previous context when dropped, also if `execute` unwinds.
         let _call = CurrentCall::enter(context);
-        let reply = self.execute(method, codec, &delivery.body);
+        let answer = self.execute(method, codec, &delivery.body);
         self.shared.load.in_flight.fetch_sub(1, Ordering::Relaxed);
-        reply
+        answer
     }
 
-    /// Decodes, runs and encodes one call: (reply type, content type, body).
-    fn execute(
-        &self,
-        method: &str,
-        codec: Codec,
-        body: &[u8],
-    ) -> (&'static str, &'static str, Vec<u8>) {
+    /// Decodes, runs and encodes one call.
+    fn execute(&self, method: &str, codec: Codec, body: &[u8]) -> Answer {
         let outcome = if method == protocol::HEALTH_CHECK {
-            Ok(codec.encode(&true, "the health check"))
+            Ok(Reply::value(codec, &true))
         } else {
             catch_unwind(AssertUnwindSafe(|| {
                 self.dispatcher.dispatch(method, codec, body)
             }))
         };
         match outcome {
-            Ok(Ok(result)) => (protocol::TYPE_RESULT, codec.content_type(), result),
-            Ok(Err(Error::UnknownMethod { .. })) => error_reply(
+            Ok(Ok(reply)) => Answer::reply(reply),
+            Ok(Err(DispatchError::UnknownMethod)) => Answer::failure(
                 error_kind::UNKNOWN_METHOD,
                 format!("{} has no method `{method}`", D::SERVICE),
             ),
-            Ok(Err(Error::Codec { context, reason })) if context.starts_with("decode") => {
-                error_reply(
-                    error_kind::BAD_REQUEST,
-                    format!("cannot {context}: {reason}"),
+            Ok(Err(DispatchError::BadArguments(message))) => {
+                Answer::failure(error_kind::BAD_ARGUMENTS, message)
+            }
+            Ok(Err(DispatchError::Unencodable(message))) => {
+                log::error!(
+                    "fabric: {}::{method} answered what cannot be encoded: {message}",
+                    D::SERVICE
+                );
+                Answer::failure(
+                    error_kind::INTERNAL,
+                    format!("the outcome of `{method}` cannot be encoded: {message}"),
                 )
             }
-            Ok(Err(e)) => error_reply(error_kind::INTERNAL, e.to_string()),
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -628,11 +630,43 @@ impl<D: Dispatch> Worker<D> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
                 log::error!("fabric: {}::{method} panicked: {message}", D::SERVICE);
-                error_reply(
+                Answer::failure(
                     error_kind::PANIC,
                     format!("the handler panicked: {message}"),
                 )
             }
+        }
+    }
+}
+
+/// The reply to one call, as it goes on the wire.
+struct Answer {
+    /// The message's `type`: `result` or `error`.
+    kind: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// What the method answered: its value, or its own error.
+    fn reply(reply: Reply) -> Answer {
+        Answer {
+            kind: if reply.is_error() {
+                protocol::TYPE_ERROR
+            } else {
+                protocol::TYPE_RESULT
+            },
+            content_type: reply.codec().content_type(),
+            body: reply.into_body(),
+        }
+    }
+
+    /// A failure of the server's own, in JSON as amqp-fabric writes error replies.
+    fn failure(kind: &str, message: String) -> Answer {
+        Answer {
+            kind: protocol::TYPE_ERROR,
+            content_type: JSON_CONTENT_TYPE,
+            body: protocol::encode_error(kind, &message),
         }
     }
 }
@@ -653,13 +687,4 @@ fn ack(
         );
         error
     })
-}
-
-/// An error reply: (type, content type, body), always JSON as amqp-fabric writes them.
-fn error_reply(kind: &str, message: String) -> (&'static str, &'static str, Vec<u8>) {
-    (
-        protocol::TYPE_ERROR,
-        JSON_CONTENT_TYPE,
-        protocol::encode_error(kind, &message),
-    )
 }

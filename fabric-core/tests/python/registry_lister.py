@@ -3,7 +3,8 @@
 Usage: registry_lister.py URL DOMAIN TYPE ID. Listens to keep-alives until amqp-fabric's
 `list_services` shows DOMAIN.TYPE.ID (at most 30 s), then prints one JSON line:
 {"by_type": list_services(DOMAIN, TYPE), "by_domain": list_services(DOMAIN),
- "body": the keep-alive body amqp-fabric kept for it (its json.loads), or "" if empty}
+ "body": the keep-alive body amqp-fabric kept for it (its json.loads), or "" if empty,
+ "headers": the headers its `subscribe_service_keepalives` callback got}
 or {"error": "timeout", "by_domain": ...} when it never shows.
 """
 import asyncio
@@ -23,10 +24,20 @@ async def main(url, domain, service_type, service_id):
     )
     await amq.open(timeout=10)
     wanted = {"domain": domain, "type": service_type, "id": service_id}
+    heard = {}
+
+    async def on_keep_alive(headers):
+        if headers.get("service_id") == service_id:
+            heard.update(headers)
+
+    # Filtered by domain and type: amqp-fabric's filter by id raises (a misspelled attribute).
+    amq.subscribe_service_keepalives(
+        "lister", on_keep_alive, service_domain=domain, service_type=service_type
+    )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
     # amqp-fabric's registry is a cache to ask, with no way to wait for a change: poll it.
-    while wanted not in amq.list_services(service_domain=domain, service_type=service_type):
+    while not heard or wanted not in amq.list_services(service_domain=domain, service_type=service_type):
         if loop.time() > deadline:
             print(json.dumps({"error": "timeout", "by_domain": amq.list_services(domain)}), flush=True)
             await amq.close()
@@ -36,8 +47,9 @@ async def main(url, domain, service_type, service_id):
         "by_type": amq.list_services(service_domain=domain, service_type=service_type),
         "by_domain": amq.list_services(service_domain=domain),
         "body": amq._discovery_cache.get(f"{domain}.{service_type}.{service_id}"),
+        "headers": heard,
     }
-    print(json.dumps(result), flush=True)
+    print(json.dumps(result, default=str), flush=True)
     await amq.close()
 
 

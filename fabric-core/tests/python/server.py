@@ -14,7 +14,19 @@ class CalculatorApi(AbstractServiceApi):
         return x * y
 
     def divide(self, x, y):
-        return x / y
+        return x // y
+
+    def root(self, x):
+        if x < 0:
+            raise ValueError("the root of a negative number")
+        return x ** 0.5
+
+    def explode(self):
+        raise RuntimeError("kaboom")
+
+    async def nap(self, seconds):
+        await asyncio.sleep(seconds)
+        return seconds
 
     def describe(self, name, tags):
         return {"name": name.upper(), "tags": sorted(tags), "count": len(tags)}

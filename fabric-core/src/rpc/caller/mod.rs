@@ -52,8 +52,11 @@ pub(crate) use waiting::PendingReply;
 pub(crate) enum Outcome {
     /// A `result` reply: the encoded return value.
     Result { codec: Codec, body: Vec<u8> },
-    /// An `error` reply from the server.
-    Failed { kind: String, message: String },
+    /// A `result` reply in a content type fabric cannot decode.
+    Undecodable { content_type: Option<String> },
+    /// An `error` reply from the server: its body, in `codec` (`None`: a content type
+    /// fabric does not know).
+    Failed { codec: Option<Codec>, body: Vec<u8> },
     /// The broker could not route the call: no queue for that method.
     Returned,
     /// The call expired in its queue and was dead-lettered back to us.

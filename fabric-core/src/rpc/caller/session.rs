@@ -145,24 +145,22 @@ fn route_reply(pending: &Mutex<Pending>, delivery: Delivery) {
         log::warn!("fabric: dropped a reply without correlation id");
         return;
     };
+    let content_type = delivery.properties.content_type().as_deref();
+    let codec = Codec::from_content_type(content_type);
     let outcome = match delivery.properties.type_().as_deref() {
-        Some(protocol::TYPE_ERROR) => {
-            let (kind, message) = protocol::decode_error(&delivery.body);
-            Outcome::Failed { kind, message }
-        }
+        Some(protocol::TYPE_ERROR) => Outcome::Failed {
+            codec,
+            body: delivery.body,
+        },
         // Our own call, dead-lettered from its queue after it expired.
         Some(protocol::TYPE_CALL) => Outcome::Expired,
-        _ => match Codec::from_content_type(delivery.properties.content_type().as_deref()) {
+        _ => match codec {
             Some(codec) => Outcome::Result {
                 codec,
                 body: delivery.body,
             },
-            None => Outcome::Failed {
-                kind: protocol::error_kind::BAD_REQUEST.to_owned(),
-                message: format!(
-                    "the reply has content type {:?}, which fabric cannot decode",
-                    delivery.properties.content_type()
-                ),
+            None => Outcome::Undecodable {
+                content_type: content_type.map(str::to_owned),
             },
         },
     };
