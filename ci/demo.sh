@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash ci/build-deps.sh
 bash ci/broker.sh
 cargo build --quiet --release -p fabric-examples --bins
 

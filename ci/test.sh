@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, docs, and every test against a real
-# RabbitMQ (unit, broker, macro compile-fail and doc tests).
+# RabbitMQ (unit, broker, TLS, macro compile-fail and doc tests). The `tls` feature is on by
+# default, so every step builds and tests it; fabric-core without it is linted and its unit
+# tests run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+
+step "build prerequisites (OpenSSL for the tls feature)"
+bash ci/build-deps.sh
 
 step "broker"
 bash ci/broker.sh
@@ -24,11 +29,17 @@ python3 -c "import pytest, pytest_asyncio" 2>/dev/null || {
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy -D warnings"
+step "cargo clippy -D warnings (default features: tls)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo clippy -D warnings, fabric-core without default features (no tls)"
+cargo clippy -p fabric-core --no-default-features --all-targets --locked -- -D warnings
 
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-step "cargo test (unit, broker, trybuild and doc tests)"
+step "cargo test (unit, broker, TLS, trybuild and doc tests)"
 cargo test --workspace --locked
+
+step "cargo test, fabric-core's unit tests without default features (amqps refused with what to enable)"
+cargo test -p fabric-core --no-default-features --lib --locked

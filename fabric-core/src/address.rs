@@ -15,6 +15,10 @@ const SEGMENT_MAX: usize = 63;
 /// Services with the same address form a high-availability clique: they consume the same
 /// queues and the broker hands each call to one of them.
 ///
+/// Two different addresses never share an exchange or a queue: beyond amqp-fabric's rules,
+/// fabric refuses a service type or id with a `.` in it and a domain with a segment `api`
+/// (see [`new`](Self::new)).
+///
 /// ```
 /// use fabric_core::ServiceAddress;
 ///
@@ -33,9 +37,40 @@ pub struct ServiceAddress {
 }
 
 impl ServiceAddress {
-    /// Checks the three names against amqp-fabric's rules: dot-separated segments of 1 to 63
-    /// ASCII letters, digits, `-` or `_`.
+    /// Checks the three names against amqp-fabric's rules (dot-separated segments of 1 to
+    /// 63 ASCII letters, digits, `-` or `_`) and fabric's rule that no two addresses share
+    /// an exchange: the service type and the service id are one segment each (no `.`), and
+    /// no segment of the domain is `api`.
+    ///
+    /// amqp-fabric allows both, and then `{domain}.api.{type}.{id}` is ambiguous: domain `p`,
+    /// type `a.b`, id `c` and domain `p`, type `a`, id `b.c` share the exchange `p.api.a.b.c`
+    /// and so their queues; domain `p.api.acc`, type `q`, id `r` and domain `p`, type `acc`,
+    /// id `api.q.r` share `p.api.acc.api.q.r`. With one-segment types and ids the exchange
+    /// (and the name `{domain}.{type}.{id}`) ends with the type and the id, so it tells them
+    /// apart; without `api` in domains, no service exchange is also some domain's data,
+    /// events or log exchange (`a.api.b` + `.data` is service `a`/`b`/`data`'s exchange).
+    ///
+    /// ```
+    /// use fabric_core::ServiceAddress;
+    ///
+    /// assert!(ServiceAddress::new("org.team", "billing", "b1").is_ok());
+    /// assert!(ServiceAddress::new("p", "acc", "api.q.r").is_err());
+    /// assert!(ServiceAddress::new("p.api.acc", "q", "r").is_err());
+    /// ```
     pub fn new(domain: &str, service_type: &str, service_id: &str) -> Result<ServiceAddress> {
+        let address = ServiceAddress::announced(domain, service_type, service_id)?;
+        check_unambiguous(&address)?;
+        Ok(address)
+    }
+
+    /// An address another participant announced: checked against amqp-fabric's rules only,
+    /// so that the registry lists a Python service whose name fabric would not take itself
+    /// (fabric refuses to call it, in [`new`](Self::new)).
+    pub(crate) fn announced(
+        domain: &str,
+        service_type: &str,
+        service_id: &str,
+    ) -> Result<ServiceAddress> {
         check_name("domain", domain)?;
         check_name("service type", service_type)?;
         check_name("service id", service_id)?;
@@ -178,6 +213,39 @@ impl fmt::Display for ServiceAddress {
     }
 }
 
+/// fabric's rule beyond amqp-fabric's, so that no two addresses share an exchange: see
+/// [`ServiceAddress::new`].
+fn check_unambiguous(address: &ServiceAddress) -> Result<()> {
+    let why = "so that no two services share an exchange; amqp-fabric allows it, fabric \
+               refuses it (see ServiceAddress::new)";
+    for (kind, name) in [
+        ("service type", &address.service_type),
+        ("service id", &address.service_id),
+    ] {
+        if name.contains('.') {
+            return Err(Error::InvalidName {
+                kind,
+                name: name.clone(),
+                reason: format!(
+                    "it has a `.`: the service type and the service id must be one segment \
+                     each, {why}"
+                ),
+            });
+        }
+    }
+    if address.domain.split('.').any(|segment| segment == "api") {
+        return Err(Error::InvalidName {
+            kind: "domain",
+            name: address.domain.clone(),
+            reason: format!(
+                "it has a segment `api`, which marks where the domain ends in \
+                 `{{domain}}.api.{{type}}.{{id}}`; no segment of a domain may be `api`, {why}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// One of the three names: dot-separated segments of `[A-Za-z0-9_-]{1,63}`, so that the FQN
 /// matches amqp-fabric's pattern `^(?:[A-Za-z0-9-_]{1,63}\.){1,255}[A-Za-z0-9-_]{1,63}$`.
 fn check_name(kind: &'static str, name: &str) -> Result<()> {
@@ -252,6 +320,33 @@ mod tests {
         .join(".");
         let err = ServiceAddress::new(&near, &near, "i").unwrap_err();
         assert!(err.to_string().contains("no room"), "{err}");
+    }
+
+    #[test]
+    fn no_two_addresses_share_an_exchange() {
+        // The issue's pair, and a pair that differs only where type ends and id begins.
+        for (d, t, i, kind) in [
+            ("p.api.acc", "q", "r", "domain"),
+            ("p", "acc", "api.q.r", "service id"),
+            ("p", "a.b", "c", "service type"),
+            ("p", "a", "b.c", "service id"),
+        ] {
+            match ServiceAddress::new(d, t, i) {
+                Err(Error::InvalidName {
+                    kind: refused,
+                    reason,
+                    ..
+                }) => {
+                    assert_eq!(refused, kind, "{d}/{t}/{i}");
+                    assert!(reason.contains("share an exchange"), "{reason}");
+                }
+                other => panic!("{d}/{t}/{i}: {other:?}"),
+            }
+        }
+        // Dotted domains, and `api` as a type or id, stay allowed.
+        ServiceAddress::new("org.team.apis", "api", "api").unwrap();
+        // What others announce is listed even so.
+        ServiceAddress::announced("p", "a.b", "c").unwrap();
     }
 
     #[test]

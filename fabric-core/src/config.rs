@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use crate::backoff::Backoff;
+use crate::broker::auth::AuthMechanism;
+use crate::broker::tls::TlsConfig;
+use crate::broker::url::mask_password;
 use crate::codec::Codec;
 
 /// Settings of one fabric participant: the broker it uses and who it is.
@@ -20,7 +23,9 @@ use crate::codec::Codec;
 ///     .call_timeout(Duration::from_secs(5))
 ///     .codec(Codec::Json);
 /// ```
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the URLs with their passwords masked, and no key material.
+#[derive(Clone)]
 pub struct FabricConfig {
     /// The broker URLs, tried in order; the first is the one given to `new`.
     pub(crate) urls: Vec<String>,
@@ -39,11 +44,15 @@ pub struct FabricConfig {
     pub(crate) discovery_exchange: String,
     pub(crate) data_exchange: String,
     pub(crate) publish_window: usize,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) auth_mechanism: Option<AuthMechanism>,
 }
 
 impl FabricConfig {
-    /// The broker URL (`amqp://user:pass@host:port/vhost`, or `amqps://` with the `tls`
-    /// feature) and this participant's domain, service type and service id.
+    /// The broker URL (`amqp://user:pass@host:port/vhost`, or `amqps://` with RabbitMQ's
+    /// TLS query parameters `cacertfile`, `certfile`, `keyfile`, `verify`,
+    /// `server_name_indication` and `auth_mechanism`: see [`TlsConfig`]) and this
+    /// participant's domain, service type and service id.
     pub fn new(url: &str, domain: &str, service_type: &str, service_id: &str) -> FabricConfig {
         FabricConfig {
             urls: vec![url.to_owned()],
@@ -62,6 +71,8 @@ impl FabricConfig {
             discovery_exchange: "msc.discovery".to_owned(),
             data_exchange: "data".to_owned(),
             publish_window: 256,
+            tls: None,
+            auth_mechanism: None,
         }
     }
 
@@ -167,6 +178,22 @@ impl FabricConfig {
         self
     }
 
+    /// TLS settings for every `amqps://` URL, for certificates kept in memory: see
+    /// [`TlsConfig`]. The query parameters of a URL (`cacertfile`, `certfile`, `keyfile`,
+    /// `verify`, `server_name_indication`) win over these. Refused with an `amqp://` URL,
+    /// which is not encrypted.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// How to log in, for every URL that has no `auth_mechanism` query parameter. Default
+    /// [`AuthMechanism::Plain`] (the URL's user name and password).
+    pub fn auth_mechanism(mut self, mechanism: AuthMechanism) -> Self {
+        self.auth_mechanism = Some(mechanism);
+        self
+    }
+
     /// The first broker URL, as given to [`new`](Self::new).
     pub fn url(&self) -> &str {
         &self.urls[0]
@@ -175,5 +202,47 @@ impl FabricConfig {
     /// Every broker URL, in the order they are tried.
     pub fn urls(&self) -> &[String] {
         &self.urls
+    }
+}
+
+impl std::fmt::Debug for FabricConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|url| mask_password(url)).collect();
+        f.debug_struct("FabricConfig")
+            .field("urls", &urls)
+            .field("domain", &self.domain)
+            .field("service_type", &self.service_type)
+            .field("service_id", &self.service_id)
+            .field("version", &self.version)
+            .field("tls", &self.tls)
+            .field("auth_mechanism", &self.auth_mechanism)
+            .field("heartbeat", &self.heartbeat)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("codec", &self.codec)
+            .field("keep_alive", &self.keep_alive)
+            .field("keep_alive_listen", &self.keep_alive_listen)
+            .field("discovery_ttl", &self.discovery_ttl)
+            .field("discovery_exchange", &self.discovery_exchange)
+            .field("data_exchange", &self.data_exchange)
+            .field("publish_window", &self.publish_window)
+            .field("reconnect_backoff", &self.reconnect_backoff)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_every_password() {
+        let config = FabricConfig::new("amqp://u:first-secret@h/%2f", "d", "t", "i")
+            .fallback_url("amqps://u:second%20secret@h2/%2f?cacertfile=/ca.pem");
+        let shown = format!("{config:?}");
+        for secret in ["first-secret", "second%20secret", "second secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("h2"), "{shown}");
     }
 }

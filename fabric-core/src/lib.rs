@@ -105,13 +105,15 @@ mod thread;
 mod token;
 
 pub use address::ServiceAddress;
+pub use broker::auth::AuthMechanism;
 pub use broker::consumer::Subscription;
 pub use broker::publisher::Receipt;
 pub use broker::state::ConnectionState;
+pub use broker::tls::TlsConfig;
 pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result, TlsFailure};
 pub use fabric::Fabric;
 pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};

@@ -65,8 +65,9 @@ impl Fabric {
     /// Checks the configuration, then connects to the broker: to the first of its URLs that
     /// answers.
     ///
-    /// A bad name or URL is reported before any network traffic; a broker that none of the
-    /// URLs reaches as [`Error::Connect`](crate::Error::Connect), refused credentials as
+    /// A bad name, URL or TLS setting is reported before any network traffic; a broker that
+    /// none of the URLs reaches as [`Error::Connect`](crate::Error::Connect), a failed TLS
+    /// handshake as [`Error::Tls`](crate::Error::Tls), a refused login or virtual host as
     /// [`Error::AccessRefused`](crate::Error::AccessRefused).
     /// Once connected, the fabric reconnects by itself whenever the connection breaks (see
     /// [`connection_state`](Self::connection_state)).
@@ -76,7 +77,7 @@ impl Fabric {
         let urls = config
             .urls
             .iter()
-            .map(|url| BrokerUrl::parse(url))
+            .map(|url| BrokerUrl::parse(url, config.tls.as_ref(), config.auth_mechanism))
             .collect::<Result<Vec<_>>>()?;
         let link = Link::connect(
             urls,

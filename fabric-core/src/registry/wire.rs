@@ -178,7 +178,7 @@ pub(crate) fn parse(incoming: &Incoming, heard_at: Instant) -> Result<Heard, Str
         GOODBYE => Kind::Goodbye,
         other => return Err(format!("unknown discovery message type {other:?}")),
     };
-    let address = ServiceAddress::new(
+    let address = ServiceAddress::announced(
         &text(SERVICE_DOMAIN)?,
         &text(SERVICE_TYPE)?,
         &text(SERVICE_ID)?,

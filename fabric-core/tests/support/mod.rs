@@ -1,6 +1,7 @@
 //! Shared by the broker tests: where the broker is and how to get a fresh fabric.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod private_broker;
 pub mod proxy;
 pub mod python;

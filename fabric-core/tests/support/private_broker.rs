@@ -13,7 +13,11 @@
 //!   expansion, crash dump, and `HOME` (so its Erlang cookie is its own too);
 //! - its own `rabbitmq.conf` (only the listener), an empty `rabbitmq-env.conf` and an empty
 //!   enabled-plugins file, so nothing of the main node's configuration (its listener on
-//!   5672, its plugins and their HTTP/Prometheus ports) is read.
+//!   5672, its plugins and their HTTP/Prometheus ports) is read;
+//! - with [`PrivateBroker::start_with_tls`], a TLS listener on a third free port too, with
+//!   the test's CA and server certificate, verifying client certificates when one is given,
+//!   and optionally EXTERNAL login (the `rabbitmq_auth_mechanism_ssl` plugin, user name from
+//!   the certificate's common name).
 //!
 //! The node runs under a small `sh` wrapper whose stdin is a pipe from the test process: when
 //! the test process ends in any way, even SIGKILL, the pipe closes and the wrapper stops the
@@ -32,6 +36,9 @@
 //! broker.stop();   // graceful: clients see the connection closed by the broker
 //! broker.start_again();
 //! broker.kill();   // SIGKILL of the Erlang VM: clients see the socket die
+//!
+//! let tls = PrivateBroker::start_with_tls(TlsListener { cacertfile, certfile, keyfile, external_auth: true });
+//! let url = tls.amqps_url(&format!("cacertfile={}", ca.display()));
 //! ```
 #![allow(dead_code)]
 
@@ -63,6 +70,17 @@ kill -TERM "$server" 2>/dev/null
 wait "$server"
 "#;
 
+/// The TLS listener of a private node: the files of its CA and server certificate.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// The CA that signs the server certificate and the client certificates the node trusts.
+    pub cacertfile: PathBuf,
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// Offer EXTERNAL login beside PLAIN: the user is the client certificate's common name.
+    pub external_auth: bool,
+}
+
 /// A RabbitMQ node of this test's own. See the [module docs](self).
 #[derive(Debug)]
 pub struct PrivateBroker {
@@ -70,6 +88,8 @@ pub struct PrivateBroker {
     dir: PathBuf,
     amqp_port: u16,
     dist_port: u16,
+    /// The TLS listener and its port, when there is one.
+    tls: Option<(TlsListener, u16)>,
     /// The wrapper and the pipe that keeps it (and so the node) running; `None` when stopped.
     running: Option<(Child, ChildStdin)>,
 }
@@ -95,22 +115,34 @@ impl PrivateBroker {
 
     /// Starts a fresh node and waits until it accepts AMQP connections.
     pub fn start() -> PrivateBroker {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        PrivateBroker::launch(None)
+    }
+
+    /// Starts a fresh node with a TLS listener beside the plain one, and waits until both
+    /// accept connections.
+    pub fn start_with_tls(listener: TlsListener) -> PrivateBroker {
+        PrivateBroker::launch(Some(listener))
+    }
+
+    fn launch(tls: Option<TlsListener>) -> PrivateBroker {
+        let n = next_number();
         let node = format!("fabric-test-{}-{n}@localhost", std::process::id());
         let dir = std::env::temp_dir().join(format!("fabric-test-{}-{n}", std::process::id()));
         sweep_stale_dirs();
         let _ = std::fs::remove_dir_all(&dir);
-        let amqp_port = free_port();
-        let mut dist_port = free_port();
-        while dist_port == amqp_port {
-            dist_port = free_port();
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let port = free_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
         }
         let mut broker = PrivateBroker {
             node,
             dir,
-            amqp_port,
-            dist_port,
+            amqp_port: ports[0],
+            dist_port: ports[1],
+            tls: tls.map(|listener| (listener, ports[2])),
             running: None,
         };
         broker.write_config();
@@ -126,6 +158,23 @@ impl PrivateBroker {
     /// The node's AMQP port.
     pub fn port(&self) -> u16 {
         self.amqp_port
+    }
+
+    /// The node's TLS port; panics if it has none.
+    pub fn tls_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .map(|(_, port)| *port)
+            .expect("this private broker was started without TLS")
+    }
+
+    /// An `amqps://` URL of this node as `guest` (by the name `localhost`, which the test
+    /// server certificates carry), with the query parameters `query`.
+    pub fn amqps_url(&self, query: &str) -> String {
+        format!(
+            "amqps://guest:guest@localhost:{}/%2f?{query}",
+            self.tls_port()
+        )
     }
 
     /// The node's name, for `rabbitmqctl -n` (with `HOME` set to [`dir`](Self::dir), where
@@ -255,18 +304,41 @@ impl PrivateBroker {
             std::fs::create_dir_all(self.dir.join(sub))
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", self.dir.display()));
         }
+        let mut conf = format!(
+            "listeners.tcp.1 = 127.0.0.1:{}\n\
+             log.console = false\n\
+             disk_free_limit.absolute = 1MB\n",
+            self.amqp_port
+        );
+        let mut plugins = "[].\n".to_owned();
+        if let Some((tls, port)) = &self.tls {
+            // Client certificates are verified when sent, not required: tests with and
+            // without one share the node.
+            conf.push_str(&format!(
+                "listeners.ssl.1 = 127.0.0.1:{port}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_peer\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                tls.cacertfile.display(),
+                tls.certfile.display(),
+                tls.keyfile.display()
+            ));
+            if tls.external_auth {
+                conf.push_str(
+                    "auth_mechanisms.1 = PLAIN\n\
+                     auth_mechanisms.2 = AMQPLAIN\n\
+                     auth_mechanisms.3 = EXTERNAL\n\
+                     ssl_cert_login_from = common_name\n",
+                );
+                plugins = "[rabbitmq_auth_mechanism_ssl].\n".to_owned();
+            }
+        }
         let files = [
-            (
-                "rabbitmq.conf",
-                format!(
-                    "listeners.tcp.1 = 127.0.0.1:{}\n\
-                     log.console = false\n\
-                     disk_free_limit.absolute = 1MB\n",
-                    self.amqp_port
-                ),
-            ),
+            ("rabbitmq.conf", conf),
             ("rabbitmq-env.conf", String::new()),
-            ("enabled_plugins", "[].\n".to_owned()),
+            ("enabled_plugins", plugins),
         ];
         for (name, content) in files {
             std::fs::write(self.dir.join(name), content)
@@ -306,11 +378,13 @@ impl PrivateBroker {
         .collect()
     }
 
-    /// Waits until the node answers the AMQP protocol header with `connection.start`.
+    /// Waits until the node answers the AMQP protocol header with `connection.start`, and
+    /// its TLS listener, if any, accepts connections.
     fn await_amqp(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
+        let tls_port = self.tls.as_ref().map(|(_, port)| *port);
         loop {
-            if speaks_amqp(self.amqp_port) {
+            if speaks_amqp(self.amqp_port) && tls_port.is_none_or(accepts) {
                 return;
             }
             if let Some((child, _)) = &mut self.running {
@@ -337,7 +411,9 @@ impl PrivateBroker {
 
     fn await_port_closed(&self) {
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while accepts(self.amqp_port) && Instant::now() < deadline {
+        while (accepts(self.amqp_port) || self.tls.as_ref().is_some_and(|(_, p)| accepts(*p)))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -360,6 +436,27 @@ impl Drop for PrivateBroker {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The number of the next node or scratch directory of this process.
+fn next_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh directory of this test process's own under the system's temp dir (for the
+/// certificates a TLS node is started with), named like a node's so that a later
+/// [`PrivateBroker::start`] removes it once this process is gone.
+pub fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fabric-test-{}-{}",
+        std::process::id(),
+        next_number()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
 }
 
 /// Removes the directories of private nodes whose test process died without dropping them

@@ -3,6 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+mod refusal;
+mod tls_failure;
+
+pub use refusal::Refusal;
+pub use tls_failure::TlsFailure;
+
 /// A `Result` whose error defaults to fabric's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -23,8 +29,9 @@ pub enum Error {
         /// Which rule it breaks.
         reason: String,
     },
-    /// The broker URL cannot be used: bad syntax, unknown scheme, or `amqps` without the `tls`
-    /// feature. The password, if any, is not included.
+    /// The broker URL cannot be used: bad syntax, unknown scheme, a query parameter that is
+    /// unknown or has a bad value, or `amqps` in a build without the `tls` feature. The
+    /// password, if any, is not included.
     InvalidUrl {
         /// The URL with its password masked.
         url: String,
@@ -38,10 +45,39 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// The broker refused the user name or password.
+    /// The broker refused this participant: its login (user name and password, or with
+    /// EXTERNAL the user named by its client certificate) or the virtual host. Raised by
+    /// [`Fabric::connect`](crate::Fabric::connect) at once, without trying the other URLs
+    /// (the nodes of a cluster share their users and vhosts), and by a reconnection.
     AccessRefused {
         /// The URL with its password masked.
         url: String,
+        /// What the broker refused.
+        refusal: Refusal,
+        /// What the broker said, when it said something (RabbitMQ names the vhost or the
+        /// mechanism; never the password).
+        message: String,
+    },
+    /// The TLS connection to the broker failed: fabric refused the broker's certificate, or
+    /// the broker refused fabric's client certificate ([`TlsFailure::refused_by_broker`]).
+    Tls {
+        /// The URL with its password masked.
+        url: String,
+        /// What failed, and on which side.
+        failure: TlsFailure,
+        /// The TLS library's words, for people.
+        reason: String,
+    },
+    /// A TLS setting cannot be used: a file named in the URL (`cacertfile`, `certfile`,
+    /// `keyfile`) that cannot be read, PEM that holds no certificate or key, a key that does
+    /// not match its certificate. Raised by [`Fabric::connect`](crate::Fabric::connect)
+    /// before any connection. Key material is never quoted.
+    InvalidTls {
+        /// The setting: a URL query parameter with its value (`keyfile=/etc/fabric/key.pem`)
+        /// or a [`TlsConfig`](crate::TlsConfig) method.
+        setting: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A call was sent to a service that has no running instance: its method queues do not
     /// exist, so the broker returned the call at once.
@@ -144,6 +180,16 @@ pub enum Error {
         /// The time that ran out.
         timeout: Duration,
     },
+    /// The broker refused an operation because the user lacks the permission (RabbitMQ's
+    /// ACCESS_REFUSED on a channel): declaring, binding to or reading from a queue or exchange
+    /// outside the user's configure, write and read patterns. The README's "Security" section
+    /// lists what each role of fabric needs.
+    PermissionDenied {
+        /// What fabric was doing.
+        operation: String,
+        /// What the broker said (names the resource, the vhost and the user).
+        message: String,
+    },
     /// The broker refused a published message (a negative publisher confirm), so it was not
     /// stored or routed.
     PublishRejected {
@@ -174,8 +220,24 @@ impl fmt::Display for Error {
             }
             Error::InvalidUrl { url, reason } => write!(f, "invalid broker URL {url}: {reason}"),
             Error::Connect { url, reason } => write!(f, "cannot connect to {url}: {reason}"),
-            Error::AccessRefused { url } => {
-                write!(f, "the broker at {url} refused the user name or password")
+            Error::AccessRefused {
+                url,
+                refusal,
+                message,
+            } => {
+                write!(f, "the broker at {url} refused {refusal}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            Error::Tls {
+                url,
+                failure,
+                reason,
+            } => write!(f, "TLS with {url} failed: {failure} ({reason})"),
+            Error::InvalidTls { setting, reason } => {
+                write!(f, "TLS setting {setting} cannot be used: {reason}")
             }
             Error::NoSuchService { service } => {
                 write!(f, "no instance of service {service} is running")
@@ -229,6 +291,11 @@ impl fmt::Display for Error {
                 "the broker did not confirm a published message within {timeout:?}; it may \
                  still take it"
             ),
+            Error::PermissionDenied { operation, message } => write!(
+                f,
+                "the broker denied the permission to {operation}: {message} (see \"Security\" \
+                 in fabric's README for the permissions each role needs)"
+            ),
             Error::PublishRejected { reason } => write!(f, "the broker refused a message: {reason}"),
             Error::Spawn { thread, reason } => {
                 write!(f, "cannot start the thread {thread}: {reason}")
@@ -280,6 +347,12 @@ impl Error {
             | amiquip::Error::IoErrorWritingSocket { .. }
             | amiquip::Error::ServerClosedConnection { .. } => Error::ConnectionLost {
                 reason: err.to_string(),
+            },
+            amiquip::Error::ServerClosedChannel {
+                code: 403, message, ..
+            } => Error::PermissionDenied {
+                operation: operation.into(),
+                message,
             },
             other => Error::Broker {
                 operation: operation.into(),
