@@ -98,6 +98,7 @@ mod config;
 mod error;
 mod fabric;
 mod logging;
+mod participant;
 mod registry;
 mod rpc;
 mod stream;

@@ -16,7 +16,7 @@
 //! | `{"cmd": "close"}` | closes gracefully (below), replies, exits |
 //!
 //! Closing, on `close` or when stdin ends, is fabric's graceful stop: the logger drains its
-//! queue, the server stops taking calls and answers those in hand (`Server::shutdown`; the
+//! queue, the server stops taking calls and answers those in hand (`Server::close`; the
 //! calls still queued go to the other instances of the clique), then the fabric closes,
 //! saying goodbye before the connection goes. (amqp-fabric closes its connection under the
 //! calls in hand, which the broker then redelivers; closing the fabric before its server

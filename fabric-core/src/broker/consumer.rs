@@ -11,8 +11,8 @@ use std::sync::Arc;
 use amiquip::{AmqpProperties, Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery};
 use crossbeam_channel::{bounded, select, Receiver};
 
+use super::hold::Hold;
 use super::link::Link;
-use super::participant::Hold;
 use super::sessions::{run_sessions, Session, Start};
 use super::topology::{self, Declaration};
 use crate::error::{Error, Result};

@@ -8,6 +8,7 @@ use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
 };
 
+use super::link::Link;
 use crate::error::{Error, Result};
 
 /// The headers exchange where expired calls are dead-lettered, as aio-pika names it.
@@ -46,6 +47,47 @@ pub(crate) enum Declaration {
 /// (PRECONDITION_FAILED), and that error also closes the channel: the items here use exactly
 /// the flags amqp-fabric uses, so Rust and Python peers can declare the same names.
 pub(crate) fn declare(channel: &Channel, declarations: &[Declaration]) -> Result<()> {
+    try_declare(channel, declarations)
+        .map_err(|(item, e)| Error::broker(format!("declare {item}"), e))
+}
+
+/// How many times [`declare_anew`] starts over after an exchange vanished under it.
+const VANISHED_ATTEMPTS: u32 = 3;
+
+/// Declares `declarations` on a channel of its own, starting over on a fresh channel when a
+/// binding finds its exchange gone (NOT_FOUND, which closes the channel): an auto-delete
+/// exchange (`rpc.dlx`, a service's exchange) is deleted by the broker when another
+/// participant's last binding to it goes, which can happen between its declaration and the
+/// binding that follows.
+pub(crate) fn declare_anew(link: &Link, declarations: &[Declaration]) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        let (channel, _) = link.open_channel()?;
+        match try_declare(&channel, declarations) {
+            Ok(()) => {
+                let _ = channel.close();
+                return Ok(());
+            }
+            Err((Declaration::Binding { exchange, .. }, e))
+                if is_not_found(&e) && attempt < VANISHED_ATTEMPTS =>
+            {
+                log::debug!("fabric: exchange {exchange} vanished while being bound to; again");
+                attempt += 1;
+            }
+            Err((item, e)) => return Err(Error::broker(format!("declare {item}"), e)),
+        }
+    }
+}
+
+fn is_not_found(error: &amiquip::Error) -> bool {
+    matches!(error, amiquip::Error::ServerClosedChannel { code: 404, .. })
+}
+
+/// Declares each item in order; the first that fails, and why.
+fn try_declare<'d>(
+    channel: &Channel,
+    declarations: &'d [Declaration],
+) -> std::result::Result<(), (&'d Declaration, amiquip::Error)> {
     for item in declarations {
         let outcome = match item {
             Declaration::Exchange {
@@ -94,7 +136,7 @@ pub(crate) fn declare(channel: &Channel, declarations: &[Declaration]) -> Result
                 arguments.clone(),
             ),
         };
-        outcome.map_err(|e| Error::broker(format!("declare {item}"), e))?;
+        outcome.map_err(|e| (item, e))?;
     }
     Ok(())
 }

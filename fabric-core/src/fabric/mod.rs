@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::address::ServiceAddress;
+use crate::broker::hold::Hold;
 use crate::broker::link::Link;
-use crate::broker::participant::{Hold, Participant};
 use crate::broker::publisher::ConfirmingPublisher;
 use crate::broker::state::ConnectionState;
 use crate::broker::url::BrokerUrl;
 use crate::config::FabricConfig;
 use crate::error::Result;
+use crate::participant::Participant;
 use crate::registry::{Directory, Registry, ServerList};
 use crate::rpc::{Caller, Workers};
 

@@ -17,8 +17,9 @@ use super::loops::{self, InLog};
 use super::queue::{RecordQueue, DEFAULT_CAPACITY};
 use super::shipper::{Shipper, Target};
 use super::wire::{self, Entry, Publisher};
-use crate::broker::participant::{Hold, Participant};
+use crate::broker::hold::Hold;
 use crate::error::{Error, Result};
+use crate::participant::Participant;
 
 /// How long `flush` (and so closing) waits for the queue to drain by default.
 const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);

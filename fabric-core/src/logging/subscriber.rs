@@ -6,9 +6,9 @@ use amiquip::{AmqpValue, FieldTable};
 use super::wire::{self, LEVEL_NAME, SERVICE_ID, SERVICE_TYPE};
 use super::{LogLevel, LogRecord};
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
-use crate::broker::participant::Participant;
 use crate::broker::topology::Declaration;
 use crate::error::Result;
+use crate::participant::Participant;
 use crate::token::unique_token;
 
 /// Deliveries a log subscriber holds before it acks: enough to keep a printing handler busy.

@@ -67,8 +67,9 @@ pub(crate) use directory::Directory;
 pub(crate) use servers::{ServerList, ServerLoad};
 
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
-use crate::broker::participant::{Hold, Participant};
+use crate::broker::hold::Hold;
 use crate::error::Result;
+use crate::participant::Participant;
 use crate::token::unique_token;
 use announcer::{Announcer, Identity};
 use directory::Reaper;
@@ -181,12 +182,12 @@ impl Drop for Registry {
     }
 }
 
-/// This machine's name, as the kernel or the environment tells it (std has no call for it).
+/// This machine's name, as the operating system tells it; `None` if it will not, or the name
+/// is not text.
 fn host_name() -> Option<String> {
-    let from_kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-    from_kernel
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
+    hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
 }

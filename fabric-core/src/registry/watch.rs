@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use super::directory::Directory;
 use super::info::{ServiceEvent, ServiceFilter};
-use crate::broker::participant::Hold;
+use crate::broker::hold::Hold;
 use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
 

@@ -10,9 +10,9 @@ use super::caller::{Caller, Outcome, PendingReply};
 use super::protocol::{self, error_kind, Failure};
 use super::retry::RetryPolicy;
 use crate::address::ServiceAddress;
-use crate::broker::participant::Participant;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::participant::Participant;
 
 /// A handle for calling one service: cheap to clone, and shared by any number of threads.
 ///

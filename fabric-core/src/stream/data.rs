@@ -6,10 +6,10 @@ use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
 use super::headers::stamped;
 use super::subscriber::{sealed, Subscriber, SubscriberKind};
 use super::{HeaderValue, Headers};
-use crate::broker::participant::Participant;
 use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::error::Result;
+use crate::participant::Participant;
 
 /// The domain's data exchange.
 fn exchange(participant: &Participant) -> String {

@@ -10,11 +10,11 @@ use super::headers::stamped;
 use super::subscriber::{sealed, Subscriber, SubscriberKind};
 use super::Headers;
 use crate::address::AMQP_NAME_MAX;
-use crate::broker::participant::Participant;
 use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::participant::Participant;
 
 /// The domain's topic exchange: durable, so bindings of durable subscribers outlive a restart.
 fn exchange_declaration(name: &str) -> Declaration {

@@ -7,9 +7,9 @@ use super::inbox::Inbox;
 use super::Message;
 use crate::address::check_queue_name;
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
-use crate::broker::participant::Participant;
 use crate::broker::topology::Declaration;
 use crate::error::Result;
+use crate::participant::Participant;
 
 /// Deliveries a subscriber holds before it acks: enough to keep a fast handler busy.
 const DEFAULT_PREFETCH: u16 = 64;
@@ -37,9 +37,9 @@ pub struct Subscriber<K> {
 pub trait SubscriberKind: sealed::Sealed {}
 
 pub(super) mod sealed {
-    use crate::broker::participant::Participant;
     use crate::broker::topology::Declaration;
     use crate::error::Result;
+    use crate::participant::Participant;
 
     /// How a kind of subscriber binds its queue. In a private module: nobody outside the
     /// crate can name it, so its crate-private types are not exposed.

@@ -76,7 +76,8 @@ fn serve_session(
         .map_err(|e| Error::broker("declare the reply queue", e))?
         .name()
         .to_owned();
-    topology::declare(channel, &reply_topology(&reply_queue))?;
+    // On a channel of its own: rpc.dlx is auto-delete, and may vanish under the binding.
+    topology::declare_anew(link, &reply_topology(&reply_queue))?;
     let publish = open_call_channel(link, generation)?;
     let returns = match publish.listen_for_returns() {
         Ok(returns) => returns,

@@ -49,10 +49,11 @@ mod worker;
 use super::dispatch::Dispatch;
 use super::protocol;
 use crate::address::ServiceAddress;
+use crate::broker::hold::Hold;
 use crate::broker::link::Link;
-use crate::broker::participant::{Hold, Participant};
 use crate::broker::topology::{self, Declaration};
 use crate::error::{Error, Result};
+use crate::participant::Participant;
 use crate::registry::{ServerList, ServerLoad};
 use crate::thread::StoppableThread;
 use readiness::Readiness;
@@ -119,9 +120,7 @@ impl<D: Dispatch> ServerBuilder<D> {
             queues.push(address.checked_method_queue(method)?);
         }
         let declarations = server_topology(&address, &methods);
-        let (setup, _) = link.open_channel()?;
-        topology::declare(&setup, &declarations)?;
-        let _ = setup.close();
+        topology::declare_anew(&link, &declarations)?;
 
         let load = Arc::new(ServerLoad::new(D::SERVICE, methods.clone(), self.workers));
         let readiness = Arc::new(Readiness::new(self.workers));

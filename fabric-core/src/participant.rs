@@ -2,41 +2,14 @@
 //! the participant is and its settings, and a hold that keeps the fabric open.
 //!
 //! Features take this, never the [`Fabric`](crate::Fabric) itself, so that the layers point
-//! one way: the fabric handle (top) wires the features, which use the broker layer (this).
+//! one way: the fabric handle (top) wires the features, which use this and the broker layer.
 
 use std::sync::Arc;
 
-use super::link::Link;
 use crate::address::ServiceAddress;
+use crate::broker::hold::Hold;
+use crate::broker::link::Link;
 use crate::config::FabricConfig;
-
-/// Keeps a fabric, and so its connection, open while a handle made from it lives: a user's
-/// subscription, client or server holds one. Threads the fabric owns itself (the registry's)
-/// hold none, or the fabric could never close by being dropped.
-#[derive(Clone, Default)]
-pub(crate) struct Hold(Option<Arc<dyn Send + Sync>>);
-
-impl Hold {
-    /// A hold on `owner`, whatever keeps the connection open while it lives.
-    pub(crate) fn new(owner: Arc<dyn Send + Sync>) -> Hold {
-        Hold(Some(owner))
-    }
-
-    /// No hold: for what the fabric owns itself.
-    pub(crate) fn none() -> Hold {
-        Hold(None)
-    }
-}
-
-impl std::fmt::Debug for Hold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Hold"
-        } else {
-            "Hold(none)"
-        })
-    }
-}
 
 /// One participant's connection, address and settings, as the features see them; cheap to
 /// clone.
