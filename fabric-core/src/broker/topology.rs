@@ -83,7 +83,9 @@ fn is_not_found(error: &amiquip::Error) -> bool {
     matches!(error, amiquip::Error::ServerClosedChannel { code: 404, .. })
 }
 
-/// Declares each item in order; the first that fails, and why.
+/// Declares each item in order; the first that fails, and why. The error is large, but it
+/// lives only until the caller looks at it, on a path that has just met a refusal.
+#[allow(clippy::result_large_err)]
 fn try_declare<'d>(
     channel: &Channel,
     declarations: &'d [Declaration],
