@@ -98,12 +98,14 @@ mod config;
 mod error;
 mod fabric;
 mod logging;
+mod observe;
 mod participant;
 mod registry;
 mod rpc;
 mod stream;
 mod thread;
 mod token;
+mod trace;
 
 pub use address::ServiceAddress;
 pub use broker::auth::AuthMechanism;

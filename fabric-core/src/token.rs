@@ -18,6 +18,21 @@ pub(crate) fn unique_token() -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// 64 random bits: a hasher seeded by the OS (once per thread), fed a counter, so no two
+/// calls hash the same input.
+pub(crate) fn random() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static SEED: RandomState = RandomState::new();
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    SEED.with(|seed| {
+        let mut hasher = seed.build_hasher();
+        hasher.write_u64(n);
+        hasher.finish()
+    })
+}
+
 /// A random duration from zero up to `max`, to spread out retries that would otherwise
 /// happen in step.
 pub(crate) fn jitter(max: Duration) -> Duration {

@@ -22,6 +22,7 @@ use super::state::ConnectionState;
 use super::url::BrokerUrl;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
+use crate::observe;
 use crate::thread::StoppableThread;
 
 /// A callback told of every change of the connection state.
@@ -311,7 +312,10 @@ impl Link {
             let Some(reason) = reason else { return };
             log::warn!("fabric: {} lost its connection: {reason}", self.name);
             match self.reconnect(reason, stop) {
-                Some(next) => alarms = next,
+                Some(next) => {
+                    observe::reconnected();
+                    alarms = next;
+                }
                 None => return,
             }
         }

@@ -31,6 +31,7 @@ use super::link::{Link, Unavailable};
 use super::state::ConnectionState;
 use super::topology::{self, Declaration};
 use crate::error::{Error, Result};
+use crate::observe;
 
 /// How long a publish whose channel could not be opened waits for the link to notice that
 /// the connection died, before taking the refusal as real.
@@ -450,6 +451,7 @@ fn retire(state: &mut State) -> Option<Channel> {
         reason: UNCONFIRMED.to_owned(),
     };
     for waiter in session.awaiting.drain(..) {
+        observe::confirmed(false);
         let _ = waiter.send(Err(error.clone()));
     }
     Some(session.channel)
@@ -463,6 +465,7 @@ fn settle(session: &mut Session, confirm: Confirm) {
             reason: "the broker nacked the message".to_owned(),
         }),
     };
+    observe::confirmed(answer.is_ok());
     if let Some(waiter) = session.awaiting.pop_front() {
         if let Err(SendError(Err(e))) = waiter.send(answer) {
             log::warn!("fabric: nobody waited for this answer to a publish: {e}");

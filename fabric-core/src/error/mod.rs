@@ -140,6 +140,14 @@ pub enum Error {
         /// The codec's message.
         reason: String,
     },
+    /// A call made inside a handler was not sent: the deadline of the call being handled had
+    /// passed (its caller has given up), so nothing downstream is worth doing.
+    DeadlineExceeded {
+        /// The service's fully qualified name.
+        service: String,
+        /// The method that was to be called.
+        method: String,
+    },
     /// The connection to the broker broke under an operation (a publish awaiting its confirm,
     /// a channel being opened). fabric reconnects by itself; what was in flight may or may not
     /// have reached the broker. A call in flight fails with [`Error::CallInterrupted`] instead.
@@ -265,6 +273,11 @@ impl fmt::Display for Error {
                 message,
             } => write!(f, "{service}::{method} failed on the server ({kind}): {message}"),
             Error::Codec { context, reason } => write!(f, "cannot {context}: {reason}"),
+            Error::DeadlineExceeded { service, method } => write!(
+                f,
+                "call to {service}::{method} not sent: the deadline of the call being handled \
+                 has passed"
+            ),
             Error::ConnectionLost { reason } => write!(
                 f,
                 "connection to the broker lost ({reason}); what was in flight may or may not \
@@ -333,6 +346,37 @@ impl Error {
                 | Error::ConfirmTimeout { .. }
                 | Error::NoSuchService { .. }
         )
+    }
+
+    /// A stable snake_case name for the kind of error, the same for every value of a variant
+    /// (`"timeout"`, `"call_interrupted"`, `"remote"`, ...): for metrics labels, span fields and
+    /// log lines, where the message would be too varied.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "invalid_name",
+            Error::InvalidUrl { .. } => "invalid_url",
+            Error::Connect { .. } => "connect",
+            Error::AccessRefused { .. } => "access_refused",
+            Error::Tls { .. } => "tls",
+            Error::InvalidTls { .. } => "invalid_tls",
+            Error::NoSuchService { .. } => "no_such_service",
+            Error::UnknownMethod { .. } => "unknown_method",
+            Error::Timeout { .. } => "timeout",
+            Error::BadArguments { .. } => "bad_arguments",
+            Error::Remote { .. } => "remote",
+            Error::Codec { .. } => "codec",
+            Error::DeadlineExceeded { .. } => "deadline_exceeded",
+            Error::ConnectionLost { .. } => "connection_lost",
+            Error::CallInterrupted { .. } => "call_interrupted",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Broker { .. } => "broker",
+            Error::ConfirmTimeout { .. } => "confirm_timeout",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::PublishRejected { .. } => "publish_rejected",
+            Error::Spawn { .. } => "spawn",
+            Error::Closed => "closed",
+            Error::NotListening => "not_listening",
+        }
     }
 
     /// Wraps an AMQP client error met while doing `operation`.

@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::wire::Entry;
 use crate::error::Error;
+use crate::observe;
 
 /// Records the queue holds unless told otherwise.
 pub(super) const DEFAULT_CAPACITY: usize = 1024;
@@ -191,6 +192,7 @@ impl RecordQueue {
     fn drop_records(&self, state: &mut State, n: u64) {
         state.untold += n;
         self.dropped.fetch_add(n, Ordering::Relaxed);
+        observe::log_records_dropped(n);
     }
 
     fn wait_drained(&self, state: &mut MutexGuard<'_, State>, deadline: Instant) -> bool {

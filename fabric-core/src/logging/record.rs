@@ -87,6 +87,8 @@ pub struct LogRecord {
     pub(crate) module: Option<String>,
     pub(crate) file: Option<String>,
     pub(crate) line: Option<u32>,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) span_id: Option<String>,
     pub(crate) dropped: u64,
     pub(crate) timestamp: Option<SystemTime>,
     pub(crate) headers: Headers,
@@ -145,6 +147,18 @@ impl LogRecord {
     /// The line the record was made on.
     pub fn line(&self) -> Option<u32> {
         self.line
+    }
+
+    /// The trace the record was made in (32 lowercase hex digits, `trace_id` header): the
+    /// call being handled, so one request's records can be found across services; a trace
+    /// of its own for a record made outside a handler; `None` for a Python peer's record.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace_id.as_deref()
+    }
+
+    /// The span of that call (16 lowercase hex digits, `span_id` header).
+    pub fn span_id(&self) -> Option<&str> {
+        self.span_id.as_deref()
     }
 
     /// How many records the sender dropped just before this one, because its queue was full

@@ -3,7 +3,7 @@
 
 use amiquip::{AmqpValue, FieldTable};
 
-use super::wire::{self, LEVEL_NAME, SERVICE_ID, SERVICE_TYPE};
+use super::wire::{self, LEVEL_NAME, SERVICE_ID, SERVICE_TYPE, TRACE_ID};
 use super::{LogLevel, LogRecord};
 use crate::broker::consumer::{self, ConsumerSpec, Disposition, Subscription};
 use crate::broker::topology::Declaration;
@@ -30,6 +30,7 @@ const PREFETCH: u16 = 64;
 pub struct LogFilter {
     service_type: Option<String>,
     service_id: Option<String>,
+    trace_id: Option<String>,
     min_level: Option<LogLevel>,
 }
 
@@ -48,6 +49,14 @@ impl LogFilter {
     /// Only records from services with this id.
     pub fn service_id(mut self, service_id: &str) -> Self {
         self.service_id = Some(service_id.to_owned());
+        self
+    }
+
+    /// Only records made while handling a call of the trace `trace_id` (32 lowercase hex
+    /// digits, as [`CallContext::trace_id`](crate::CallContext::trace_id) gives it): one
+    /// request's records, across every service it went through.
+    pub fn trace_id(mut self, trace_id: &str) -> Self {
+        self.trace_id = Some(trace_id.to_owned());
         self
     }
 
@@ -74,6 +83,9 @@ impl LogFilter {
         }
         if let Some(service_id) = &self.service_id {
             service.insert(SERVICE_ID.to_owned(), text(service_id));
+        }
+        if let Some(trace_id) = &self.trace_id {
+            service.insert(TRACE_ID.to_owned(), text(trace_id));
         }
         let binding = |arguments: FieldTable| Declaration::Binding {
             queue: queue.to_owned(),

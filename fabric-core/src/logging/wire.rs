@@ -15,6 +15,7 @@
 //! | `module`, `file` | where the record was made | when the record knows |
 //! | `line` | its line, an integer | when the record knows |
 //! | `dropped` | records dropped just before this one, an integer > 0 | after a drop |
+//! | `traceparent`, `trace_id`, `span_id` | the trace and span of the call being handled (W3C's `traceparent`, and its ids alone so a tail can bind on `trace_id`) | every record: inside a handler, that call's span; else a new trace (none on a Python peer's record) |
 //!
 //! The AMQP `timestamp` property carries the time the record was made, in whole seconds.
 //! When `dropped` is present the message also ends with a note, so that a consumer which
@@ -28,7 +29,9 @@ use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
 
 use crate::broker::consumer::Incoming;
 use crate::broker::topology::Declaration;
+use crate::rpc::CallContext;
 use crate::stream::Headers;
+use crate::trace::TraceContext;
 
 use super::{LogLevel, LogRecord};
 
@@ -46,6 +49,10 @@ const FILE: &str = "file";
 const LINE: &str = "line";
 /// How many records were dropped just before this one.
 const DROPPED: &str = "dropped";
+/// The trace of the call being handled when the record was made, alone.
+pub(crate) const TRACE_ID: &str = "trace_id";
+/// The span of that call, alone.
+const SPAN_ID: &str = "span_id";
 
 /// The log exchange `exchange`: headers, durable, as amqp-fabric's handler declares it. Any
 /// other flag would make the broker refuse one side's declaration with PRECONDITION_FAILED.
@@ -75,6 +82,9 @@ pub(crate) struct Entry {
     pub line: Option<u32>,
     pub message: String,
     pub time: SystemTime,
+    /// The span the record was made in: the call being handled on the logging thread, or
+    /// else a new trace of its own.
+    pub trace: TraceContext,
 }
 
 impl Entry {
@@ -92,6 +102,7 @@ impl Entry {
                 None => args.to_string(),
             },
             time: SystemTime::now(),
+            trace: CallContext::outgoing_trace(),
         }
     }
 }
@@ -138,6 +149,9 @@ pub(crate) fn encode(who: &Publisher, entry: &Entry, dropped: u64) -> (Vec<u8>, 
     if let Some(line) = entry.line {
         headers.insert(LINE.to_owned(), AmqpValue::LongLongInt(line.into()));
     }
+    entry.trace.write_to(&mut headers);
+    headers.insert(TRACE_ID.to_owned(), text(&entry.trace.trace_id_hex()));
+    headers.insert(SPAN_ID.to_owned(), text(&entry.trace.span_id_hex()));
     let body = if dropped > 0 {
         headers.insert(
             DROPPED.to_owned(),
@@ -204,6 +218,8 @@ pub(crate) fn decode(incoming: Incoming) -> LogRecord {
         module: text(MODULE),
         file: text(FILE),
         line: integer(LINE).and_then(|n| u32::try_from(n).ok()),
+        trace_id: text(TRACE_ID),
+        span_id: text(SPAN_ID),
         dropped,
         timestamp: properties
             .timestamp()
@@ -236,7 +252,32 @@ mod tests {
             line: Some(42),
             message: message.to_owned(),
             time: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            trace: TraceContext::root(),
         }
+    }
+
+    #[test]
+    fn a_record_made_in_a_handler_carries_its_trace() {
+        let mut made = entry(log::Level::Info, "in a handler");
+        let trace = crate::trace::TraceContext::root();
+        made.trace = trace.clone();
+        let (body, properties) = encode(&who(), &made, 0);
+        let record = round_trip(body, properties);
+        assert_eq!(record.trace_id(), Some(trace.trace_id_hex().as_str()));
+        assert_eq!(record.span_id(), Some(trace.span_id_hex().as_str()));
+        assert_eq!(
+            record.headers().get_str("traceparent"),
+            Some(trace.traceparent().as_str())
+        );
+        // Outside a handler a record starts a trace of its own.
+        let outside = entry(log::Level::Info, "outside");
+        let (body, properties) = encode(&who(), &outside, 0);
+        let record = round_trip(body, properties);
+        assert_eq!(
+            record.trace_id(),
+            Some(outside.trace.trace_id_hex().as_str())
+        );
+        assert_ne!(record.trace_id(), Some(trace.trace_id_hex().as_str()));
     }
 
     fn who() -> Publisher {

@@ -7,11 +7,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::caller::{Caller, Outcome, PendingReply};
+use super::context::CallContext;
 use super::protocol::{self, error_kind, Failure};
 use super::retry::RetryPolicy;
 use crate::address::ServiceAddress;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::observe::{self, ClientCall};
 use crate::participant::Participant;
 
 /// A handle for calling one service: cheap to clone, and shared by any number of threads.
@@ -253,52 +255,107 @@ impl RpcClient {
         read: ReadAnswer<R>,
     ) -> Result<PendingCall<R>> {
         let queue = self.address.checked_method_queue(method)?;
-        let body = self
-            .codec
-            .encode(args, format_args!("the arguments of `{method}`"))?;
-        let reply = self.caller.send(queue, body, self.codec, self.timeout)?;
-        Ok(PendingCall {
-            client: self.clone(),
-            method: method.to_owned(),
-            reply,
-            read,
-        })
+        // Inside a handler the call continues its trace, and waits no longer than the
+        // handler's caller will.
+        let (trace, left) = CallContext::outgoing();
+        let observed = ClientCall::start(&self.address, method, trace);
+        let sent = (|| {
+            if left == Some(Duration::ZERO) {
+                return Err(Error::DeadlineExceeded {
+                    service: self.address.fqn(),
+                    method: method.to_owned(),
+                });
+            }
+            let timeout = left.map_or(self.timeout, |left| left.min(self.timeout));
+            let body = self
+                .codec
+                .encode(args, format_args!("the arguments of `{method}`"))?;
+            let reply = self
+                .caller
+                .send(queue, body, self.codec, timeout, observed.trace())?;
+            Ok((timeout, reply))
+        })();
+        match sent {
+            Ok((timeout, reply)) => Ok(PendingCall {
+                client: self.clone(),
+                method: method.to_owned(),
+                timeout,
+                reply,
+                read,
+                observed,
+            }),
+            Err(error) => {
+                observed.finish(error.kind());
+                Err(error)
+            }
+        }
     }
 
-    /// Turns an outcome into the caller's result; `read` reads what the server answered.
-    fn outcome<R>(&self, method: &str, outcome: Option<Outcome>, read: ReadAnswer<R>) -> Result<R> {
-        match outcome {
-            Some(Outcome::Result { codec, body }) => {
-                read(self, method, Answer::Value { codec, body })
+    /// Turns an outcome into the caller's result, and the label of that outcome; `read` reads
+    /// what the server answered, and `timeout` is what the call waited at most.
+    fn outcome<R>(
+        &self,
+        method: &str,
+        outcome: Option<Outcome>,
+        read: ReadAnswer<R>,
+        timeout: Duration,
+    ) -> (Result<R>, &'static str) {
+        let labelled = |result: Result<R>| {
+            let label = result.as_ref().map_or_else(Error::kind, |_| observe::OK);
+            (result, label)
+        };
+        let answer = match outcome {
+            Some(Outcome::Result { codec, body }) => Answer::Value { codec, body },
+            Some(Outcome::Failed { codec, body }) => Answer::Failed { codec, body },
+            Some(Outcome::Undecodable { content_type }) => {
+                return labelled(Err(Error::Codec {
+                    context: format!("decode the result of `{method}`"),
+                    reason: format!(
+                        "its content type {content_type:?} names no codec fabric knows"
+                    ),
+                }))
             }
-            Some(Outcome::Failed { codec, body }) => {
-                read(self, method, Answer::Failed { codec, body })
+            Some(Outcome::Returned) => return labelled(Err(self.unroutable(method))),
+            Some(Outcome::Expired) | None => {
+                return labelled(Err(Error::Timeout {
+                    service: self.address.fqn(),
+                    method: method.to_owned(),
+                    timeout,
+                }))
             }
-            Some(Outcome::Undecodable { content_type }) => Err(Error::Codec {
-                context: format!("decode the result of `{method}`"),
-                reason: format!("its content type {content_type:?} names no codec fabric knows"),
-            }),
-            Some(Outcome::Returned) => Err(self.unroutable(method)),
-            Some(Outcome::Expired) | None => Err(Error::Timeout {
-                service: self.address.fqn(),
-                method: method.to_owned(),
-                timeout: self.timeout,
-            }),
-            Some(Outcome::Interrupted(reason)) => Err(Error::CallInterrupted {
-                service: self.address.fqn(),
-                method: method.to_owned(),
-                reason,
-            }),
-            Some(Outcome::Closed) => Err(Error::Closed),
+            Some(Outcome::Interrupted(reason)) => {
+                return labelled(Err(Error::CallInterrupted {
+                    service: self.address.fqn(),
+                    method: method.to_owned(),
+                    reason,
+                }))
+            }
+            Some(Outcome::Closed) => return labelled(Err(Error::Closed)),
+        };
+        let failed = matches!(answer, Answer::Failed { .. });
+        match read(method, answer) {
+            // An error reply read as the method's own `Err`.
+            Read::Done(Ok(value)) if failed => (Ok(value), observe::SERVICE_ERROR),
+            Read::Done(result) => labelled(result),
+            Read::Failed { codec, body } => {
+                labelled(Err(self.failed(method, codec, &body, timeout)))
+            }
         }
     }
 
     /// The error of an error reply that carries no value of the method's error type.
-    fn failed(&self, method: &str, codec: Option<Codec>, body: &[u8]) -> Error {
+    fn failed(&self, method: &str, codec: Option<Codec>, body: &[u8], timeout: Duration) -> Error {
         let Failure { kind, message } = protocol::decode_error(codec, body);
         let (service, method) = (self.address.fqn(), method.to_owned());
         match kind.as_str() {
             error_kind::UNKNOWN_METHOD => Error::UnknownMethod { service, method },
+            // The server saw the deadline pass before it could start: what the caller would
+            // get after its timeout, a little early.
+            error_kind::DEADLINE_EXCEEDED => Error::Timeout {
+                service,
+                method,
+                timeout,
+            },
             error_kind::BAD_ARGUMENTS | error_kind::BAD_ARGUMENTS_QUALIFIED => {
                 Error::BadArguments {
                     service,
@@ -346,37 +403,45 @@ enum Answer {
     Failed { codec: Option<Codec>, body: Vec<u8> },
 }
 
-/// How a call's answer becomes its caller's value: [`read_value`] or [`read_fallible`].
-type ReadAnswer<R> = fn(&RpcClient, &str, Answer) -> Result<R>;
+/// What reading an answer came to: the caller's result, or a failure that is not the
+/// method's own value (a panic, bad arguments, a Python exception), for the client to name.
+enum Read<R> {
+    Done(Result<R>),
+    Failed { codec: Option<Codec>, body: Vec<u8> },
+}
 
-/// A method's value; an error reply is an error.
-fn read_value<R: DeserializeOwned>(client: &RpcClient, method: &str, answer: Answer) -> Result<R> {
+/// How a call's answer becomes its caller's value: [`read_value`] or [`read_fallible`].
+type ReadAnswer<R> = fn(&str, Answer) -> Read<R>;
+
+/// A method's value; an error reply is a failure.
+fn read_value<R: DeserializeOwned>(method: &str, answer: Answer) -> Read<R> {
     match answer {
         Answer::Value { codec, body } => {
-            codec.decode(&body, format_args!("the result of `{method}`"))
+            Read::Done(codec.decode(&body, format_args!("the result of `{method}`")))
         }
-        Answer::Failed { codec, body } => Err(client.failed(method, codec, &body)),
+        Answer::Failed { codec, body } => Read::Failed { codec, body },
     }
 }
 
 /// A `Result` method's value: `Ok` from a `result`, `Err` from an error reply carrying the
-/// method's error; an error reply without one is an error.
+/// method's error; an error reply without one is a failure.
 fn read_fallible<T: DeserializeOwned, E: DeserializeOwned>(
-    client: &RpcClient,
     method: &str,
     answer: Answer,
-) -> Result<std::result::Result<T, E>> {
+) -> Read<std::result::Result<T, E>> {
     match answer {
-        Answer::Value { codec, body } => codec
-            .decode(&body, format_args!("the result of `{method}`"))
-            .map(Ok),
+        Answer::Value { codec, body } => Read::Done(
+            codec
+                .decode(&body, format_args!("the result of `{method}`"))
+                .map(Ok),
+        ),
         Answer::Failed { codec, body } => match protocol::decode_error_value::<E>(codec, &body) {
-            Some(Ok(error)) => Ok(Err(error)),
-            Some(Err(reason)) => Err(Error::Codec {
+            Some(Ok(error)) => Read::Done(Ok(Err(error))),
+            Some(Err(reason)) => Read::Done(Err(Error::Codec {
                 context: format!("decode the error of `{method}`"),
                 reason,
-            }),
-            None => Err(client.failed(method, codec, &body)),
+            })),
+            None => Read::Failed { codec, body },
         },
     }
 }
@@ -387,15 +452,23 @@ fn read_fallible<T: DeserializeOwned, E: DeserializeOwned>(
 pub struct PendingCall<R> {
     client: RpcClient,
     method: String,
+    /// What the call waits at most: the client's timeout, or less inside a handler.
+    timeout: Duration,
     reply: PendingReply,
     read: ReadAnswer<R>,
+    /// What the call tells metrics and tracing when it ends.
+    observed: ClientCall,
 }
 
 impl<R> PendingCall<R> {
     /// Blocks until the reply, an error, or the call's timeout.
     pub fn wait(self) -> Result<R> {
         let outcome = self.reply.wait();
-        self.client.outcome(&self.method, outcome, self.read)
+        let (result, label) = self
+            .client
+            .outcome(&self.method, outcome, self.read, self.timeout);
+        self.observed.finish(label);
+        result
     }
 }
 

@@ -1,23 +1,39 @@
-//! What a handler can learn about the call it is running: set by the worker around each
-//! dispatch, on the worker's own thread.
+//! What a handler can learn about the call it is running, and what goes on from it: set by
+//! the worker around each dispatch, on the worker's own thread. Calls, events, data and log
+//! records made there continue its trace and inherit its deadline.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
+use crate::observe;
+use crate::trace::TraceContext;
 
 thread_local! {
-    /// The call the current thread is running, if it is a worker inside a dispatch.
+    /// The call the current thread is running (or was handed with `attach`).
     static CURRENT: RefCell<Option<CallContext>> = const { RefCell::new(None) };
 }
 
 /// The call a server method is running, as the request carried it.
 ///
 /// Read it from inside a method with [`CallContext::current`]; it is `None` anywhere else
-/// (outside a server, or on a thread the method started). The most useful part is
-/// [`redelivered`](Self::redelivered): the broker sets it on a call it delivered before
-/// without getting an answer, because the instance that held it died or lost its connection.
-/// Such a call may already have run, in part or in full, so a method that is not idempotent
-/// can check what it did before, or refuse:
+/// (outside a server, or on a thread the method started, unless the method hands it over
+/// with [`attach`](Self::attach)).
+///
+/// # What carries on from it
+///
+/// A call made inside a method, on the worker's thread, continues the method's trace (its
+/// `traceparent` names the method's span as parent) and waits no longer than what is left of
+/// the method's deadline; events, data messages and log records sent there carry the same
+/// trace. So one request can be followed across services, and a downstream call gives up when
+/// its caller would.
+///
+/// # Redelivered calls
+///
+/// [`redelivered`](Self::redelivered) is set on a call the broker delivered before without
+/// getting an answer, because the instance that held it died or lost its connection. Such a
+/// call may already have run, in part or in full, so a method that is not idempotent can check
+/// what it did before, or refuse:
 ///
 /// ```
 /// use fabric_core::CallContext;
@@ -43,12 +59,94 @@ pub struct CallContext {
     pub(crate) reply_to: Option<String>,
     pub(crate) redelivered: bool,
     pub(crate) codec: Codec,
+    /// The method's span: its own id, the trace's, and the caller's span as parent.
+    pub(crate) trace: TraceContext,
+    /// `trace`'s ids as text, for the `&str` accessors.
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) parent_span_id: Option<String>,
+    /// When the caller gives up, if it said.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl CallContext {
+    /// A context for a call of `method` from `queue`, in the span `trace`.
+    pub(crate) fn new(
+        method: &str,
+        queue: &str,
+        codec: Codec,
+        trace: TraceContext,
+        deadline: Option<Instant>,
+    ) -> CallContext {
+        CallContext {
+            method: method.to_owned(),
+            queue: queue.to_owned(),
+            correlation_id: None,
+            reply_to: None,
+            redelivered: false,
+            codec,
+            trace_id: trace.trace_id_hex(),
+            span_id: trace.span_id_hex(),
+            parent_span_id: trace.parent_id_hex(),
+            trace,
+            deadline,
+        }
+    }
+
     /// The call this thread is running, or `None` outside a server method.
     pub fn current() -> Option<CallContext> {
         CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// Runs `f` with the current call, without copying it.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&CallContext>) -> R) -> R {
+        let mut f = Some(f);
+        let mut run = |call: Option<&CallContext>| (f.take().expect("run once"))(call);
+        match CURRENT.try_with(|current| run(current.borrow().as_ref())) {
+            Ok(result) => result,
+            // The thread is ending and its current call is gone.
+            Err(_) => run(None),
+        }
+    }
+
+    /// The span a message sent now goes out from, and what is left of the current call's
+    /// deadline: inside a call, the call's own span, so what it sends names it as parent;
+    /// outside, the span of the `tracing` bridge when one is active, else the first span of
+    /// a new trace.
+    pub(crate) fn outgoing() -> (TraceContext, Option<Duration>) {
+        CallContext::with_current(|call| match call {
+            Some(call) => (call.trace.clone(), call.remaining()),
+            None => (
+                observe::ambient_trace().unwrap_or_else(TraceContext::root),
+                None,
+            ),
+        })
+    }
+
+    /// The span a message sent now goes out from: see [`outgoing`](Self::outgoing).
+    pub(crate) fn outgoing_trace() -> TraceContext {
+        CallContext::outgoing().0
+    }
+
+    /// Makes this the current call of this thread until the guard is dropped: for a method
+    /// that hands work to a thread of its own, whose calls should continue its trace and
+    /// respect its deadline.
+    ///
+    /// ```
+    /// # use fabric_core::CallContext;
+    /// fn handler() {
+    ///     let call = CallContext::current();
+    ///     std::thread::spawn(move || {
+    ///         let _attached = call.as_ref().map(CallContext::attach);
+    ///         // calls made here carry the handler's trace and deadline
+    ///     });
+    /// }
+    /// # handler();
+    /// ```
+    pub fn attach(&self) -> Attached {
+        Attached {
+            _current: CurrentCall::enter(self.clone()),
+        }
     }
 
     /// Whether the broker delivered this call before (AMQP's `redelivered` flag): the
@@ -88,10 +186,50 @@ impl CallContext {
     pub fn content_type(&self) -> &'static str {
         self.codec.content_type()
     }
+
+    /// The trace this call belongs to: W3C's trace id, 32 lowercase hex digits. The caller's
+    /// (from its `traceparent`), or a new one when it sent none (a Python caller).
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// This call's own span in the trace: 16 lowercase hex digits. Calls made from here name
+    /// it as their parent.
+    pub fn span_id(&self) -> &str {
+        &self.span_id
+    }
+
+    /// The caller's span, the parent of this one: 16 lowercase hex digits; `None` when the
+    /// caller sent no trace.
+    pub fn parent_span_id(&self) -> Option<&str> {
+        self.parent_span_id.as_deref()
+    }
+
+    /// When the caller gives up on this call (its timeout, counted on the wall clock from when
+    /// it sent the call), if it said: a Python caller does not.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// What is left until the [`deadline`](Self::deadline): zero once it has passed, `None`
+    /// without one.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// The current call handed to another thread with [`CallContext::attach`]; dropping it
+/// restores what was current there before.
+#[derive(Debug)]
+#[must_use = "the call is current only while the guard lives"]
+pub struct Attached {
+    _current: CurrentCall,
 }
 
 /// Makes `context` the current call while it lives, and restores whatever was current
 /// before when dropped (also when the method panics and the stack unwinds).
+#[derive(Debug)]
 pub(crate) struct CurrentCall {
     previous: Option<CallContext>,
 }
@@ -117,14 +255,15 @@ mod tests {
     use super::*;
 
     fn call(method: &str, redelivered: bool) -> CallContext {
-        CallContext {
-            method: method.to_owned(),
-            queue: format!("d.api.t.i::{method}"),
-            correlation_id: Some("c1".to_owned()),
-            reply_to: Some("replies".to_owned()),
-            redelivered,
-            codec: Codec::Json,
-        }
+        let mut context = CallContext::new(
+            method,
+            &format!("d.api.t.i::{method}"),
+            Codec::Json,
+            TraceContext::root(),
+            None,
+        );
+        context.redelivered = redelivered;
+        context
     }
 
     #[test]
@@ -149,5 +288,23 @@ mod tests {
         });
         assert!(outcome.is_err());
         assert_eq!(CallContext::current(), None);
+    }
+
+    #[test]
+    fn attach_carries_a_call_to_another_thread() {
+        let mut context = call("outer", false);
+        context.deadline = Some(Instant::now() + Duration::from_secs(60));
+        let trace_id = context.trace_id().to_owned();
+        std::thread::spawn(move || {
+            assert!(CallContext::current().is_none());
+            let attached = context.attach();
+            let current = CallContext::current().unwrap();
+            assert_eq!(current.trace_id(), trace_id);
+            assert!(current.remaining().unwrap() > Duration::from_secs(50));
+            drop(attached);
+            assert!(CallContext::current().is_none());
+        })
+        .join()
+        .unwrap();
     }
 }

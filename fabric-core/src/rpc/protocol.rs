@@ -1,13 +1,14 @@
 //! The RPC messages of amqp-fabric: properties of calls and replies, and error bodies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amiquip::{AmqpProperties, AmqpValue, FieldTable};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Codec;
+use crate::trace::TraceContext;
 
 /// The `type` property of a call.
 pub(crate) const TYPE_CALL: &str = "call";
@@ -37,19 +38,34 @@ pub(crate) mod error_kind {
     pub const UNKNOWN_METHOD: &str = "unknown_method";
     /// The result could not be encoded.
     pub const INTERNAL: &str = "internal";
+    /// The call's deadline had passed when a worker took it: it was not run. Its caller has
+    /// given up by then (or gets a timeout now).
+    pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
 }
 
-/// Properties of a call, as aio-pika's RPC pattern sends them.
+/// The header with a call's deadline: when its caller gives up, in milliseconds since the
+/// Unix epoch. Python peers ignore it.
+pub(crate) const DEADLINE: &str = "fabric-deadline-ms";
+
+/// Properties of a call, as aio-pika's RPC pattern sends them, with the caller's trace and
+/// deadline: it gives up `timeout` from now.
 pub(crate) fn call_properties(
     correlation_id: String,
     reply_to: &str,
     codec: Codec,
     timeout: Duration,
+    trace: &TraceContext,
 ) -> AmqpProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         "From".to_owned(),
         AmqpValue::LongString(reply_to.to_owned()),
+    );
+    trace.write_to(&mut headers);
+    let deadline = SystemTime::now() + timeout;
+    headers.insert(
+        DEADLINE.to_owned(),
+        AmqpValue::LongLongInt(unix_millis(deadline)),
     );
     // The broker drops a call still queued when its caller has given up.
     let expiration = timeout.as_millis().max(1).to_string();
@@ -64,20 +80,47 @@ pub(crate) fn call_properties(
         .with_expiration(expiration)
 }
 
-/// Properties of a reply.
+/// Properties of a reply, sent from the span `trace`.
 pub(crate) fn reply_properties(
     correlation_id: Option<String>,
     kind: &str,
     content_type: &str,
+    trace: &TraceContext,
 ) -> AmqpProperties {
+    let mut headers = FieldTable::default();
+    trace.write_to(&mut headers);
     let properties = AmqpProperties::default()
         .with_content_type(content_type.to_owned())
         .with_type_(kind.to_owned())
+        .with_headers(headers)
         .with_delivery_mode(1);
     match correlation_id {
         Some(id) => properties.with_correlation_id(id),
         None => properties,
     }
+}
+
+/// A call's deadline as this process's clock tells it: `Ok(None)` without one (a Python
+/// caller sends none), `Err(())` when it has passed.
+pub(crate) fn deadline_of(properties: &AmqpProperties) -> Result<Option<Instant>, ()> {
+    let deadline = match properties.headers().as_ref().and_then(|h| h.get(DEADLINE)) {
+        Some(AmqpValue::LongLongInt(millis)) => *millis,
+        _ => return Ok(None),
+    };
+    let left = deadline - unix_millis(SystemTime::now());
+    if left <= 0 {
+        return Err(());
+    }
+    Ok(Some(
+        Instant::now() + Duration::from_millis(left.unsigned_abs()),
+    ))
+}
+
+/// Milliseconds since the Unix epoch; 0 for a clock before it.
+fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 /// An error reply as JSON, amqp-fabric's shape:

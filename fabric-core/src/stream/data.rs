@@ -9,7 +9,9 @@ use super::{HeaderValue, Headers};
 use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::error::Result;
+use crate::observe;
 use crate::participant::Participant;
+use crate::rpc::CallContext;
 
 /// The domain's data exchange.
 fn exchange(participant: &Participant) -> String {
@@ -37,22 +39,26 @@ pub(crate) fn publish(
     headers: &Headers,
     content_type: Option<&str>,
 ) -> Result<Receipt> {
+    let trace = CallContext::outgoing_trace();
     let properties = || {
-        let properties =
-            AmqpProperties::default().with_headers(stamped(participant.address(), headers));
+        let mut table = stamped(participant.address(), headers);
+        trace.write_to(&mut table);
+        let properties = AmqpProperties::default().with_headers(table);
         match content_type {
             Some(content_type) => properties.with_content_type(content_type.to_owned()),
             None => properties,
         }
     };
     // The publisher declares the exchange on each connection before its first message.
-    publisher.publish(Outgoing {
+    let receipt = publisher.publish(Outgoing {
         exchange: exchange(participant),
         declaration: exchange_declaration,
         routing_key: "",
         body,
         properties: &properties,
-    })
+    })?;
+    observe::published("data");
+    Ok(receipt)
 }
 
 /// Marks a [`Subscriber`] of the data stream (a headers exchange): the headers it matches.

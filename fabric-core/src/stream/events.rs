@@ -14,7 +14,9 @@ use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::observe;
 use crate::participant::Participant;
+use crate::rpc::CallContext;
 
 /// The domain's topic exchange: durable, so bindings of durable subscribers outlive a restart.
 fn exchange_declaration(name: &str) -> Declaration {
@@ -75,19 +77,24 @@ pub(crate) fn publish(
     codec: Codec,
 ) -> Result<Receipt> {
     check_topic(routing_key, false)?;
+    let trace = CallContext::outgoing_trace();
     let properties = || {
+        let mut table = stamped(participant.address(), &Headers::new());
+        trace.write_to(&mut table);
         AmqpProperties::default()
             .with_content_type(codec.content_type().to_owned())
-            .with_headers(stamped(participant.address(), &Headers::new()))
+            .with_headers(table)
     };
     // The publisher declares the exchange on each connection before its first message.
-    publisher.publish(Outgoing {
+    let receipt = publisher.publish(Outgoing {
         exchange: participant.address().events_exchange(),
         declaration: exchange_declaration,
         routing_key,
         body,
         properties: &properties,
-    })
+    })?;
+    observe::published("event");
+    Ok(receipt)
 }
 
 /// Marks a [`Subscriber`] of events (a topic exchange): the topic patterns it binds.

@@ -45,6 +45,7 @@ use crate::broker::link::Link;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
+use crate::trace::TraceContext;
 use mailbox::Mailbox;
 use replies::reply_thread;
 use session::{End, ReplySession};
@@ -119,8 +120,8 @@ impl Caller {
         })
     }
 
-    /// Publishes a call to the queue `routing_key`; the reply is awaited on the returned
-    /// handle, so one thread may have many calls in flight.
+    /// Publishes a call to the queue `routing_key`, sent from the span `trace`; the reply is
+    /// awaited on the returned handle, so one thread may have many calls in flight.
     ///
     /// While the connection is down the call waits for the next session, up to `timeout`,
     /// and then fails with [`Error::Unavailable`]: nothing was sent. A publish that fails
@@ -131,6 +132,7 @@ impl Caller {
         body: Vec<u8>,
         codec: Codec,
         timeout: Duration,
+        trace: &TraceContext,
     ) -> Result<PendingReply> {
         let deadline = Instant::now() + timeout;
         let correlation_id = self.ids.next();
@@ -156,6 +158,7 @@ impl Caller {
                 session.reply_queue(),
                 codec,
                 remaining,
+                trace,
             );
             let call = Publish {
                 body: &body,

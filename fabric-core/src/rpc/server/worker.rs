@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Instant;
 
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery, Publish};
 use crossbeam_channel::{Receiver, Select, Sender};
@@ -17,11 +18,13 @@ use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology::{self, Declaration};
 use crate::codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 use crate::error::{Error, Result};
+use crate::observe::{self, ServerCall};
 use crate::registry::ServerLoad;
 use crate::rpc::context::{CallContext, CurrentCall};
 use crate::rpc::dispatch::Dispatch;
 use crate::rpc::protocol::{self, error_kind};
 use crate::rpc::reply::{DispatchError, Reply};
+use crate::trace::TraceContext;
 
 /// What all workers of a server share.
 pub(super) struct WorkerShared {
@@ -197,6 +200,10 @@ impl<D: Dispatch> Worker<D> {
             );
             return ack(channel, queue, correlation_id, delivery);
         };
+        // The call's own span, a child of its caller's: the handler runs in it, the reply
+        // comes from it.
+        let trace = TraceContext::received(properties.headers().as_ref());
+        let observed = ServerCall::start(&self.shared.address, self.shared.methods[index], trace);
         let answer = match properties.type_().as_deref() {
             Some(kind) if kind != protocol::TYPE_CALL => {
                 log::warn!(
@@ -208,13 +215,29 @@ impl<D: Dispatch> Worker<D> {
                     format!("a message of type {kind:?} is not a call (type \"call\")"),
                 )
             }
-            _ => self.run_call(index, &delivery),
+            _ => match protocol::deadline_of(properties) {
+                Ok(deadline) => self.run_call(index, &delivery, &observed, deadline),
+                // Held in this worker's prefetch, or in the broker, past the caller's
+                // deadline: the caller has given up, so it is not run.
+                Err(()) => {
+                    log::debug!(
+                        "fabric: {queue} call {correlation_id:?} came after its deadline; not run"
+                    );
+                    Answer::failure(
+                        error_kind::DEADLINE_EXCEEDED,
+                        "the call's deadline passed before a worker could start it".to_owned(),
+                    )
+                }
+            },
         };
-        let reply = Publish::with_properties(
-            &answer.body,
-            reply_to,
-            protocol::reply_properties(correlation_id.clone(), answer.kind, answer.content_type),
+        let properties = protocol::reply_properties(
+            correlation_id.clone(),
+            answer.kind,
+            answer.content_type,
+            observed.trace(),
         );
+        let reply = Publish::with_properties(&answer.body, reply_to, properties);
+        observed.finish(answer.outcome);
         if let Err(e) = channel.basic_publish("", reply) {
             let error = Error::broker("publish a reply", e);
             log::warn!(
@@ -226,8 +249,15 @@ impl<D: Dispatch> Worker<D> {
         ack(channel, queue, correlation_id, delivery)
     }
 
-    /// Runs one call with its [`CallContext`] current.
-    fn run_call(&self, index: usize, delivery: &Delivery) -> Answer {
+    /// Runs one call with its [`CallContext`] current: in the span of `observed`, until
+    /// `deadline`.
+    fn run_call(
+        &self,
+        index: usize,
+        delivery: &Delivery,
+        observed: &ServerCall,
+        deadline: Option<Instant>,
+    ) -> Answer {
         let method = self.shared.methods[index];
         let properties = &delivery.properties;
         let content_type = properties.content_type().as_deref();
@@ -240,18 +270,20 @@ impl<D: Dispatch> Worker<D> {
                 ),
             );
         };
-        let context = CallContext {
-            method: method.to_owned(),
-            queue: self.shared.queues[index].clone(),
-            correlation_id: properties.correlation_id().clone(),
-            reply_to: properties.reply_to().clone(),
-            redelivered: delivery.redelivered,
+        let mut context = CallContext::new(
+            method,
+            &self.shared.queues[index],
             codec,
-        };
+            observed.trace().clone(),
+            deadline,
+        );
+        context.correlation_id = properties.correlation_id().clone();
+        context.reply_to = properties.reply_to().clone();
+        context.redelivered = delivery.redelivered;
         self.shared.load.call_started();
         // Restores the previous context when dropped, also if `execute` unwinds.
         let _call = CurrentCall::enter(context);
-        let answer = self.execute(method, codec, &delivery.body);
+        let answer = observed.run(|| self.execute(method, codec, &delivery.body));
         self.shared.load.call_finished();
         answer
     }
@@ -304,6 +336,8 @@ impl<D: Dispatch> Worker<D> {
 struct Answer {
     /// The message's `type`: `result` or `error`.
     kind: &'static str,
+    /// The outcome's label for metrics and tracing (see `observe`).
+    outcome: &'static str,
     content_type: &'static str,
     body: Vec<u8>,
 }
@@ -311,21 +345,29 @@ struct Answer {
 impl Answer {
     /// What the method answered: its value, or its own error.
     fn reply(reply: Reply) -> Answer {
+        let (kind, outcome) = if reply.is_error() {
+            (protocol::TYPE_ERROR, observe::SERVICE_ERROR)
+        } else {
+            (protocol::TYPE_RESULT, observe::OK)
+        };
         Answer {
-            kind: if reply.is_error() {
-                protocol::TYPE_ERROR
-            } else {
-                protocol::TYPE_RESULT
-            },
+            kind,
+            outcome,
             content_type: reply.codec().content_type(),
             body: reply.into_body(),
         }
     }
 
     /// A failure of the server's own, in JSON as amqp-fabric writes error replies.
-    fn failure(kind: &str, message: String) -> Answer {
+    fn failure(kind: &'static str, message: String) -> Answer {
         Answer {
             kind: protocol::TYPE_ERROR,
+            // Python's name for it on the wire, fabric's own in labels.
+            outcome: if kind == error_kind::BAD_ARGUMENTS {
+                "bad_arguments"
+            } else {
+                kind
+            },
             content_type: JSON_CONTENT_TYPE,
             body: protocol::encode_error(kind, &message),
         }

@@ -1,0 +1,132 @@
+//! What fabric tells the world about its own work: the one seam where the optional `tracing`
+//! and `metrics` features hook in. Client and server calls are guards that start, carry the
+//! span a call travels in, and finish with an outcome; the other events are plain functions.
+//! Without those features every function here does nothing beyond carrying the trace, and the
+//! compiler removes it.
+//!
+//! An outcome is a stable snake_case label: `ok`, `error` (the method's own `Err`), or what
+//! went wrong: [`Error::kind`](crate::Error::kind) on the client, the error reply's `type`
+//! on the server (`panic`, `bad_arguments`, `unknown_method`, `deadline_exceeded`, ...).
+
+use crate::address::ServiceAddress;
+use crate::trace::TraceContext;
+
+/// The outcome of a call that answered with its value.
+pub(crate) const OK: &str = "ok";
+/// The outcome of a call whose method answered its own error (`Err` of a `Result` method).
+pub(crate) const SERVICE_ERROR: &str = "error";
+/// The outcome of a call whose caller dropped it without waiting for the answer.
+const ABANDONED: &str = "abandoned";
+
+/// One call as its client sees it, from just before it is sent until its answer is read.
+#[derive(Debug)]
+pub(crate) struct ClientCall {
+    trace: TraceContext,
+    finished: bool,
+}
+
+impl ClientCall {
+    /// A call of `service`'s `method`, about to be sent from the span `trace`.
+    pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ClientCall {
+        let _ = (service, method);
+        ClientCall {
+            trace,
+            finished: false,
+        }
+    }
+
+    /// The span the call is sent from: its `traceparent`.
+    pub(crate) fn trace(&self) -> &TraceContext {
+        &self.trace
+    }
+
+    /// The call ended with `outcome`.
+    pub(crate) fn finish(mut self, outcome: &'static str) {
+        self.end(outcome);
+    }
+
+    fn end(&mut self, outcome: &'static str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let _ = outcome;
+    }
+}
+
+impl Drop for ClientCall {
+    fn drop(&mut self) {
+        self.end(ABANDONED);
+    }
+}
+
+/// One call as a server runs it, from its delivery to its reply.
+#[derive(Debug)]
+pub(crate) struct ServerCall {
+    trace: TraceContext,
+    finished: bool,
+}
+
+impl ServerCall {
+    /// A call of `service`'s `method`, delivered in
+    /// the span `trace` (a child of the caller's).
+    pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ServerCall {
+        let _ = (service, method);
+        ServerCall {
+            trace,
+            finished: false,
+        }
+    }
+
+    /// The span the call runs in: the handler's, and its reply's `traceparent`.
+    pub(crate) fn trace(&self) -> &TraceContext {
+        &self.trace
+    }
+
+    /// Runs the handler inside the call's span.
+    pub(crate) fn run<R>(&self, handler: impl FnOnce() -> R) -> R {
+        handler()
+    }
+
+    /// The call was answered with `outcome`.
+    pub(crate) fn finish(mut self, outcome: &'static str) {
+        self.end(outcome);
+    }
+
+    fn end(&mut self, outcome: &'static str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let _ = outcome;
+    }
+}
+
+impl Drop for ServerCall {
+    fn drop(&mut self) {
+        // Only when the worker unwinds past the call; its reply was not sent.
+        self.end(ABANDONED);
+    }
+}
+
+/// The span the `tracing` bridge has current on this thread, outside any fabric handler: what
+/// a call, event, data message or log record sent there continues. `None` without the bridge.
+pub(crate) fn ambient_trace() -> Option<TraceContext> {
+    None
+}
+
+/// A data message (`kind` = `"data"`) or an event (`"event"`) was handed to the broker.
+pub(crate) fn published(kind: &'static str) {
+    let _ = kind;
+}
+
+/// The broker settled a published message: `true` for an ack, `false` for a nack or a loss.
+pub(crate) fn confirmed(acked: bool) {
+    let _ = acked;
+}
+
+/// The link made a new connection after losing one.
+pub(crate) fn reconnected() {}
+
+/// A remote logger dropped `count` records because its queue was full.
+pub(crate) fn log_records_dropped(count: u64) {
+    let _ = count;
+}
