@@ -36,6 +36,35 @@ pub trait Multiplier {
     fn divide(&self, x: i64, y: i64) -> Result<i64, DivError>;
 }
 
+/// What one hop of a call chain saw of the call it ran: the `trace_hop` example's answer,
+/// for following one request across services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopReport {
+    /// The hop's service id (`a`, `b`, ...).
+    pub hop: String,
+    /// [`CallContext::trace_id`](fabric_core::CallContext::trace_id) in the handler.
+    pub trace_id: String,
+    /// [`CallContext::span_id`](fabric_core::CallContext::span_id): the handler's span.
+    pub span_id: String,
+    /// [`CallContext::parent_span_id`](fabric_core::CallContext::parent_span_id): the caller's.
+    pub parent_span_id: Option<String>,
+    /// [`CallContext::remaining`](fabric_core::CallContext::remaining) when the handler
+    /// started, in milliseconds.
+    pub remaining_ms: Option<u64>,
+}
+
+/// One hop of a call chain (the `trace_hop` example): each hop works a while, then calls the
+/// next, so a request crosses several services and processes.
+#[fabric_service]
+pub trait Hop {
+    /// Works `work_ms[0]` milliseconds, then relays the rest of `work_ms` to the next hop,
+    /// if there is one. Answers what each hop saw, this one first.
+    fn relay(&self, work_ms: Vec<u64>) -> Vec<HopReport>;
+
+    /// How many relays this hop has started.
+    fn runs(&self) -> u64;
+}
+
 /// The broker URL of the examples: `FABRIC_URL`, or the local RabbitMQ.
 pub fn broker_url() -> String {
     std::env::var("FABRIC_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())

@@ -118,7 +118,10 @@ fn records_at_every_level_arrive_with_amqp_fabric_headers() {
                 "rust_level",
                 "service_id",
                 "service_type",
-                "target"
+                "span_id",
+                "target",
+                "trace_id",
+                "traceparent"
             ]
         );
         let body: serde_json::Value = serde_json::from_slice(record.body()).unwrap();

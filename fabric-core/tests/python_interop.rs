@@ -127,6 +127,8 @@ pub trait Calc {
     fn divide(&self, x: i64, y: i64) -> Result<i64, DivError>;
     fn root(&self, x: f64) -> Result<f64, ValueError>;
     fn explode(&self) -> u32;
+    /// What the handler sees of its caller: trace id, parent span, whether a deadline came.
+    fn seen(&self) -> (String, Option<String>, bool);
 }
 
 struct RustCalc;
@@ -155,6 +157,14 @@ impl Calc for RustCalc {
     fn explode(&self) -> u32 {
         panic!("kaboom")
     }
+    fn seen(&self) -> (String, Option<String>, bool) {
+        let call = fabric_core::CallContext::current().unwrap();
+        (
+            call.trace_id().to_owned(),
+            call.parent_span_id().map(str::to_owned),
+            call.deadline().is_some(),
+        )
+    }
 }
 
 /// The calls both servers get, and what a Python caller sees of each.
@@ -176,7 +186,11 @@ fn calls() -> Value {
 
 /// Runs the Python client's calls against the service `DOMAIN.calc.{id}`.
 fn python_calls(domain: &str, id: &str) -> Vec<Value> {
-    let calls = calls();
+    python_calls_of(domain, id, calls())
+}
+
+/// Runs the Python client's `calls` against the service `DOMAIN.calc.{id}`.
+fn python_calls_of(domain: &str, id: &str, calls: Value) -> Vec<Value> {
     let client = Peer::spawn("client.py", &[domain, "calc", id, &calls.to_string()]);
     let outcomes = (0..calls.as_array().unwrap().len())
         .map(|_| serde_json::from_str(&client.next_line()).unwrap())
@@ -270,4 +284,22 @@ fn a_python_client_sees_a_rust_server_as_it_sees_a_python_one() {
         "not a numbernot a numbernot a numbernot a numbernot a numbernot a numbernot a number"
     );
     assert_eq!(class(&python[10]), Some(json!("builtins.RuntimeError")));
+}
+
+#[test]
+fn a_python_callers_call_starts_a_trace_of_its_own_and_has_no_deadline() {
+    // A Python caller sends no `traceparent` and no deadline header: its call runs in a new
+    // trace, without a parent, and with no deadline (the broker's `expiration` still drops
+    // it once it has waited out its timeout in the queue).
+    let domain = support::unique_domain("py-trace");
+    let fabric = support::connect(&domain, "calc", "rs1");
+    let _server = CalcServer::new(RustCalc).workers(2).serve(&fabric).unwrap();
+    let got = python_calls_of(&domain, "rs1", json!([["seen", {}], ["seen", {}]]));
+    let (first, second) = (&got[0]["result"], &got[1]["result"]);
+    let trace_id = first[0].as_str().unwrap();
+    assert_eq!(trace_id.len(), 32, "{first}");
+    assert!(trace_id.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    assert_eq!(first[1], Value::Null, "{first}");
+    assert_eq!(first[2], json!(false), "{first}");
+    assert_ne!(second[0], first[0], "each call is a trace of its own");
 }
