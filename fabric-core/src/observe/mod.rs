@@ -8,6 +8,9 @@
 //! went wrong: [`Error::kind`](crate::Error::kind) on the client, the error reply's `type`
 //! on the server (`panic`, `bad_arguments`, `unknown_method`, `deadline_exceeded`, ...).
 
+#[cfg(feature = "metrics")]
+mod metrics;
+
 use crate::address::ServiceAddress;
 use crate::trace::TraceContext;
 
@@ -23,6 +26,8 @@ const ABANDONED: &str = "abandoned";
 pub(crate) struct ClientCall {
     trace: TraceContext,
     finished: bool,
+    #[cfg(feature = "metrics")]
+    metrics: metrics::CallMetrics,
 }
 
 impl ClientCall {
@@ -32,6 +37,8 @@ impl ClientCall {
         ClientCall {
             trace,
             finished: false,
+            #[cfg(feature = "metrics")]
+            metrics: metrics::CallMetrics::client(service, method),
         }
     }
 
@@ -50,6 +57,8 @@ impl ClientCall {
             return;
         }
         let _ = outcome;
+        #[cfg(feature = "metrics")]
+        self.metrics.finish(outcome);
     }
 }
 
@@ -64,6 +73,8 @@ impl Drop for ClientCall {
 pub(crate) struct ServerCall {
     trace: TraceContext,
     finished: bool,
+    #[cfg(feature = "metrics")]
+    metrics: metrics::CallMetrics,
 }
 
 impl ServerCall {
@@ -74,6 +85,8 @@ impl ServerCall {
         ServerCall {
             trace,
             finished: false,
+            #[cfg(feature = "metrics")]
+            metrics: metrics::CallMetrics::server(service, method),
         }
     }
 
@@ -97,6 +110,8 @@ impl ServerCall {
             return;
         }
         let _ = outcome;
+        #[cfg(feature = "metrics")]
+        self.metrics.finish(outcome);
     }
 }
 
@@ -116,17 +131,26 @@ pub(crate) fn ambient_trace() -> Option<TraceContext> {
 /// A data message (`kind` = `"data"`) or an event (`"event"`) was handed to the broker.
 pub(crate) fn published(kind: &'static str) {
     let _ = kind;
+    #[cfg(feature = "metrics")]
+    metrics::published(kind);
 }
 
 /// The broker settled a published message: `true` for an ack, `false` for a nack or a loss.
 pub(crate) fn confirmed(acked: bool) {
     let _ = acked;
+    #[cfg(feature = "metrics")]
+    metrics::confirmed(acked);
 }
 
 /// The link made a new connection after losing one.
-pub(crate) fn reconnected() {}
+pub(crate) fn reconnected() {
+    #[cfg(feature = "metrics")]
+    metrics::reconnected();
+}
 
 /// A remote logger dropped `count` records because its queue was full.
 pub(crate) fn log_records_dropped(count: u64) {
     let _ = count;
+    #[cfg(feature = "metrics")]
+    metrics::log_records_dropped(count);
 }
