@@ -2,9 +2,11 @@
 //! with the ratio fabric / raw, and one JSON line per figure for scripts.
 //!
 //! Usage: `cargo run --release -p fabric-bench [-- --quick]`; `--only rpc|stream|memory` runs
-//! one group, `--client NAME` one client alone (see `profile_client`). Needs RabbitMQ on
-//! 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by the broker, the bench's
-//! clients and servers: read ratios, not absolute figures.
+//! one group, `--client NAME` one client alone (see `profile_client`). Built with
+//! `--features metrics` (fabric-core's `metrics` feature), `--metrics` installs the Prometheus
+//! recorder first, to measure what recording costs; without it the feature runs with no
+//! recorder. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by
+//! the broker, the bench's clients and servers: read ratios, not absolute figures.
 
 mod memory;
 mod raw;
@@ -82,6 +84,9 @@ fn main() {
     {
         memory::run_role(role, &args);
         return;
+    }
+    if args.iter().any(|a| a == "--metrics") {
+        install_metrics_recorder();
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rpc|stream|memory` runs one group of figures.
@@ -249,6 +254,27 @@ fn main() {
         figures.push(Figure::paired(name, "MiB peak RSS", false, pair));
     }
     print_table(&figures, quick);
+}
+
+/// Installs the Prometheus recorder (no HTTP listener) for fabric's metrics, with histogram
+/// buckets, and runs its upkeep every 5 s as a scraper would.
+#[cfg(feature = "metrics")]
+fn install_metrics_recorder() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0])
+        .and_then(|builder| builder.install_recorder())
+        .expect("the Prometheus recorder installs");
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(5));
+        handle.run_upkeep();
+    });
+    eprintln!("fabric-bench: fabric's metrics recorded by the Prometheus recorder");
+}
+
+#[cfg(not(feature = "metrics"))]
+fn install_metrics_recorder() {
+    eprintln!("fabric-bench: --metrics needs the bench built with `--features metrics`");
+    std::process::exit(2);
 }
 
 /// The value after `flag` on the command line.

@@ -85,6 +85,43 @@
 //! with [`Error::Unavailable`] (nothing was sent). Methods marked `#[fabric(idempotent)]` are
 //! retried under a [`RetryPolicy`]; nothing else is sent twice. [`ConnectionState`] tells
 //! where the connection stands.
+//!
+//! ## Metrics
+//!
+//! With the `metrics` feature (off by default), fabric records what it does through the
+//! [`metrics`](https://docs.rs/metrics) facade: install any recorder or exporter (for example
+//! `metrics-exporter-prometheus`) before connecting, and these appear, with help texts and units
+//! (they are described once, the first time fabric records anything):
+//!
+//! | metric | kind | labels | what it counts |
+//! | --- | --- | --- | --- |
+//! | `fabric_client_calls_started_total` | counter | `service`, `method` | calls a client started (one that fails before it is sent, say its deadline had already passed, counts too and finishes with its error) |
+//! | `fabric_client_calls_finished_total` | counter | `service`, `method`, `outcome` | calls a client finished |
+//! | `fabric_client_call_duration_seconds` | histogram | `service`, `method`, `outcome` | from just before the call is sent until its answer is read, or it is dropped |
+//! | `fabric_client_calls_in_flight` | gauge | `service`, `method` | calls started and not finished |
+//! | `fabric_server_calls_started_total` | counter | `service`, `method` | calls delivered to a server's workers |
+//! | `fabric_server_calls_finished_total` | counter | `service`, `method`, `outcome` | calls a server answered |
+//! | `fabric_server_call_duration_seconds` | histogram | `service`, `method`, `outcome` | from the delivery until the reply is ready to publish: the handler's run and decoding |
+//! | `fabric_server_calls_in_flight` | gauge | `service`, `method` | calls delivered and not answered |
+//! | `fabric_messages_published_total` | counter | `kind` (`data`, `event`) | data messages and events handed to the broker |
+//! | `fabric_publish_confirms_total` | counter | `outcome` (`ack`, `nack`) | the broker's confirms of those; `nack` also counts a confirm lost with its connection |
+//! | `fabric_reconnections_total` | counter | | new connections made after losing one |
+//! | `fabric_log_records_dropped_total` | counter | | records a `RemoteLogger` dropped because its queue was full |
+//!
+//! `service` is the fully qualified name of the service (`{domain}.{type}.{id}`, as
+//! [`ServiceAddress::fqn`] gives it): the one called on the client, the one served on the server.
+//! `method` is the method's name: on a server one of the methods it serves (`health_check`
+//! included); on a client the name the caller passed, so a program that builds method names from
+//! outside input (through [`RpcClient::call`]) should bound them itself, or every name becomes a
+//! series. `outcome` is one of a fixed set: `ok`; `error` (the method returned its own `Err`);
+//! `abandoned` (the caller dropped the call without waiting, or a server worker unwound past it);
+//! on a client [`Error::kind`] of what failed (`timeout`, `unknown_method`, `no_such_service`,
+//! `remote` for a server's panic, `bad_arguments`, `call_interrupted`, ...); on a server its own
+//! failure (`panic`, `bad_arguments`, `unknown_method`, `deadline_exceeded`, `bad_request`,
+//! `internal`).
+//!
+//! Without a recorder the facade drops every record; with the feature off none of this is
+//! compiled. The example `metrics_exporter` serves them to Prometheus.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
