@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: formatting, lints, docs, and every test against a real
 # RabbitMQ (unit, broker, TLS, macro compile-fail and doc tests). The `tls` feature is on by
 # default, so every step builds and tests it; fabric-core without it is linted and its unit
-# tests run too.
+# tests run too. The `metrics` feature (on in the examples, so in every workspace step) is
+# linted and its test run on fabric-core alone as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,11 +36,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo clippy -D warnings, fabric-core without default features (no tls)"
 cargo clippy -p fabric-core --no-default-features --all-targets --locked -- -D warnings
 
+step "cargo clippy -D warnings, fabric-core and the bench with the metrics feature"
+cargo clippy -p fabric-core --features metrics --all-targets --locked -- -D warnings
+cargo clippy -p fabric-bench --features metrics --all-targets --locked -- -D warnings
+
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "cargo test (unit, broker, TLS, trybuild and doc tests)"
 cargo test --workspace --locked
+
+step "cargo test, the metrics feature: a known run read back from the recorder"
+cargo test -p fabric-core --features metrics --test metrics --locked
 
 step "cargo test, fabric-core's unit tests without default features (amqps refused with what to enable)"
 cargo test -p fabric-core --no-default-features --lib --locked
