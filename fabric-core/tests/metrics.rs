@@ -131,6 +131,7 @@ fn a_known_run_reads_back_exactly() {
     let mut totals = Totals::default();
 
     let domain = support::unique_domain("metrics");
+    let _cleanup = Cleanup(domain.clone());
     let server_fabric = support::connect(&domain, "abacus", "a1");
     let server = AbacusServer::new(Beads)
         .workers(2)
@@ -186,20 +187,13 @@ fn a_known_run_reads_back_exactly() {
 
     // Every answered call was recorded by the server before its reply left, but the abandoned
     // one may still be running: wait (bounded) until the server has finished 6 `add`s.
-    let deadline = Instant::now() + Duration::from_secs(30);
     let server_adds = ["method=add", "outcome=ok", service];
-    loop {
-        totals.update(&snapshotter);
-        let done = totals.counter("fabric_server_calls_finished_total", &server_adds);
-        if done >= 6 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server finished {done} of 6 `add` calls within 30 s"
-        );
-        std::thread::yield_now();
-    }
+    wait_for(
+        &mut totals,
+        &snapshotter,
+        "6 `add` calls finished by the server",
+        |t| t.counter("fabric_server_calls_finished_total", &server_adds) >= 6,
+    );
     server.close().unwrap();
     totals.update(&snapshotter);
 
@@ -300,6 +294,57 @@ fn a_known_run_reads_back_exactly() {
         Some(&Unit::Count)
     );
 
+    // Nothing was lost: no reconnection yet, no dropped log record.
+    assert_eq!(totals.counter("fabric_reconnections_total", &[]), 0);
+    assert_eq!(totals.counter("fabric_log_records_dropped_total", &[]), 0);
+
+    // The broker closes the client's connection: fabric makes a new one, and counts it.
+    let connection = support::connection_of(&fabric.address().fqn());
+    support::rabbitmqctl(&["close_connection", &connection, "metrics test: reconnect"]);
+    wait_for(&mut totals, &snapshotter, "a reconnection", |t| {
+        t.counter("fabric_reconnections_total", &[]) >= 1
+    });
+    fabric.wait_connected(Duration::from_secs(30)).unwrap();
+    totals.update(&snapshotter);
+    assert_eq!(totals.counter("fabric_reconnections_total", &[]), 1);
+
     fabric.close().unwrap();
     server_fabric.close().unwrap();
+}
+
+/// Adds up snapshots until `done` holds of the totals, for at most 30 s: for what is recorded
+/// after the event the test can wait on.
+fn wait_for(
+    totals: &mut Totals,
+    snapshotter: &Snapshotter,
+    what: &str,
+    done: impl Fn(&Totals) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        totals.update(snapshotter);
+        if done(totals) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {what} within 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Deletes the domain's data and events exchanges (publishing declared them, and they outlive
+/// their publishers) when the test ends, passed or failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Ok(mut connection) = amiquip::Connection::insecure_open(&support::broker_url()) else {
+            return;
+        };
+        if let Ok(channel) = connection.open_channel(None) {
+            for kind in ["data", "events"] {
+                let _ = channel.exchange_delete(format!("{}.{kind}", self.0), false);
+            }
+        }
+        let _ = connection.close();
+    }
 }
