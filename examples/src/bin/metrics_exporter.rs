@@ -87,7 +87,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    if std::env::var_os("METRICS_ONCE").is_none() {
+    let once = std::env::var("METRICS_ONCE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if !once {
         println!(
             "metrics_exporter: serving {} (Ctrl-C to stop)",
             server.address()
