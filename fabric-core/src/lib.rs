@@ -155,6 +155,8 @@ pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;
 pub use error::{Error, Refusal, Result, TlsFailure};
 pub use fabric::Fabric;
+#[cfg(feature = "tracing")]
+pub use logging::RemoteLogLayer;
 pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuilder};
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
 pub use rpc::CallContext;

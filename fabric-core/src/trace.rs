@@ -113,6 +113,55 @@ impl TraceContext {
         self.state.as_deref()
     }
 
+    /// A span with these ids, for the OpenTelemetry bridge (`observe/spans.rs`), which takes
+    /// them from an OpenTelemetry span.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn from_parts(
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+        parent: Option<[u8; 8]>,
+        sampled: bool,
+        state: Option<String>,
+    ) -> TraceContext {
+        TraceContext {
+            trace_id,
+            span_id,
+            parent,
+            sampled,
+            state,
+        }
+    }
+
+    /// The trace id, for the OpenTelemetry bridge.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn trace_id(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// The span id, for the OpenTelemetry bridge.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn span_id(&self) -> [u8; 8] {
+        self.span_id
+    }
+
+    /// The parent span's id, for the OpenTelemetry bridge.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn parent_id(&self) -> Option<[u8; 8]> {
+        self.parent
+    }
+
+    /// Whether the trace is sampled, for the OpenTelemetry bridge.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// `tracestate`, for the OpenTelemetry bridge.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
     /// The trace id, 32 lowercase hex digits.
     pub(crate) fn trace_id_hex(&self) -> String {
         hex(&self.trace_id)

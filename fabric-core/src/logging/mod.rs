@@ -13,9 +13,12 @@
 //!   installs the logger as the `log` crate's.
 //! - [`Fabric::subscribe_logs`](crate::Fabric::subscribe_logs) (`subscriber.rs`) is the
 //!   receiving side: a consumer whose queue's header bindings select by service and level.
+//! - `layer.rs` (feature `tracing`) sends `tracing` events through a [`RemoteLogger`].
 //! - `wire.rs` holds the format both sides share; `record.rs` the types a subscriber sees.
 
 mod global;
+#[cfg(feature = "tracing")]
+mod layer;
 mod logger;
 mod loops;
 mod queue;
@@ -24,6 +27,8 @@ mod shipper;
 pub(crate) mod subscriber;
 mod wire;
 
+#[cfg(feature = "tracing")]
+pub use layer::RemoteLogLayer;
 pub use logger::{RemoteLogger, RemoteLoggerBuilder};
 pub use record::{LogLevel, LogRecord};
 pub use subscriber::LogFilter;

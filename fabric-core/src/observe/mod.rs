@@ -14,6 +14,9 @@ mod metrics;
 use crate::address::ServiceAddress;
 use crate::trace::TraceContext;
 
+#[cfg(feature = "tracing")]
+mod spans;
+
 /// The outcome of a call that answered with its value.
 pub(crate) const OK: &str = "ok";
 /// The outcome of a call whose method answered its own error (`Err` of a `Result` method).
@@ -28,17 +31,25 @@ pub(crate) struct ClientCall {
     finished: bool,
     #[cfg(feature = "metrics")]
     metrics: metrics::CallMetrics,
+    #[cfg(feature = "tracing")]
+    span: spans::CallSpan,
 }
 
 impl ClientCall {
     /// A call of `service`'s `method`, about to be sent from the span `trace`.
     pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ClientCall {
         let _ = (service, method);
+        #[cfg(feature = "tracing")]
+        let mut trace = trace;
+        #[cfg(feature = "tracing")]
+        let span = spans::CallSpan::client(service, method, &mut trace);
         ClientCall {
             trace,
             finished: false,
             #[cfg(feature = "metrics")]
             metrics: metrics::CallMetrics::client(service, method),
+            #[cfg(feature = "tracing")]
+            span,
         }
     }
 
@@ -59,6 +70,8 @@ impl ClientCall {
         let _ = outcome;
         #[cfg(feature = "metrics")]
         self.metrics.finish(outcome);
+        #[cfg(feature = "tracing")]
+        self.span.finish(outcome);
     }
 }
 
@@ -75,6 +88,8 @@ pub(crate) struct ServerCall {
     finished: bool,
     #[cfg(feature = "metrics")]
     metrics: metrics::CallMetrics,
+    #[cfg(feature = "tracing")]
+    span: spans::CallSpan,
 }
 
 impl ServerCall {
@@ -82,11 +97,17 @@ impl ServerCall {
     /// the span `trace` (a child of the caller's).
     pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ServerCall {
         let _ = (service, method);
+        #[cfg(feature = "tracing")]
+        let mut trace = trace;
+        #[cfg(feature = "tracing")]
+        let span = spans::CallSpan::server(service, method, &mut trace);
         ServerCall {
             trace,
             finished: false,
             #[cfg(feature = "metrics")]
             metrics: metrics::CallMetrics::server(service, method),
+            #[cfg(feature = "tracing")]
+            span,
         }
     }
 
@@ -97,6 +118,8 @@ impl ServerCall {
 
     /// Runs the handler inside the call's span.
     pub(crate) fn run<R>(&self, handler: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         handler()
     }
 
@@ -112,6 +135,8 @@ impl ServerCall {
         let _ = outcome;
         #[cfg(feature = "metrics")]
         self.metrics.finish(outcome);
+        #[cfg(feature = "tracing")]
+        self.span.finish(outcome);
     }
 }
 
@@ -125,6 +150,9 @@ impl Drop for ServerCall {
 /// The span the `tracing` bridge has current on this thread, outside any fabric handler: what
 /// a call, event, data message or log record sent there continues. `None` without the bridge.
 pub(crate) fn ambient_trace() -> Option<TraceContext> {
+    #[cfg(feature = "tracing")]
+    return spans::ambient_trace();
+    #[cfg(not(feature = "tracing"))]
     None
 }
 

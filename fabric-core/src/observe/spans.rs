@@ -1,0 +1,247 @@
+//! The `tracing` bridge (features `tracing` and `opentelemetry`): each client and server call
+//! is a `tracing` span named after OpenTelemetry's semantic conventions for RPC and messaging.
+//!
+//! | field | value |
+//! | --- | --- |
+//! | `otel.name` | `{domain}.{type}.{id}/{method}` |
+//! | `otel.kind` | `client` or `server` |
+//! | `rpc.system` | `amqp-fabric` |
+//! | `rpc.service` | the service called, `{domain}.{type}.{id}` |
+//! | `rpc.method` | the method |
+//! | `messaging.system` | `rabbitmq` |
+//! | `messaging.destination.name` | the method's queue, `{domain}.api.{type}.{id}::{method}` |
+//! | `fabric.outcome` | the outcome's label (see `observe`): `ok`, `error`, `timeout`, ... |
+//! | `otel.status_code` | `ERROR` for any outcome but `ok` (unset otherwise) |
+//! | `error.type` | the outcome's label, for any outcome but `ok` |
+//! | `trace_id`, `span_id` | the span's W3C ids (a client span without OpenTelemetry: `trace_id` only) |
+//!
+//! Spans are at level `INFO`, with the target `fabric_core::rpc`. A server span is a root in
+//! `tracing` (`parent: None`): its parent is the caller's, from the message. A client span is
+//! a child of the current span (inside a handler, the handler's server span).
+//!
+//! With `opentelemetry` and a `tracing-opentelemetry` layer installed, OpenTelemetry's ids
+//! are the ones on the wire: a server span's parent is set from the `traceparent` received
+//! and its own ids become the call's ([`CallContext::trace_id`](crate::CallContext::trace_id)
+//! and [`span_id`](crate::CallContext::span_id)); a client call's `traceparent` names the
+//! client span. Without such a layer (or without a subscriber) fabric's own ids stay in
+//! charge, and a disabled span costs one check and nothing more.
+
+use tracing::field::Empty;
+use tracing::Span;
+
+use super::OK;
+use crate::address::ServiceAddress;
+use crate::trace::TraceContext;
+
+/// `rpc.system`: the protocol, amqp-fabric's.
+const RPC_SYSTEM: &str = "amqp-fabric";
+/// `messaging.system`: the broker.
+const MESSAGING_SYSTEM: &str = "rabbitmq";
+
+/// The span of one call, client or server; disabled when no subscriber wants it.
+#[derive(Debug)]
+pub(crate) struct CallSpan {
+    span: Span,
+}
+
+impl CallSpan {
+    /// The span of a call of `service`'s `method` about to be sent from `trace`, a child of
+    /// the current span. With OpenTelemetry, `trace` becomes the client span's own, so the
+    /// call's `traceparent` names it.
+    pub(crate) fn client(
+        service: &ServiceAddress,
+        method: &str,
+        trace: &mut TraceContext,
+    ) -> CallSpan {
+        // The fields are only evaluated when a subscriber wants the span.
+        let span = tracing::info_span!(
+            target: "fabric_core::rpc",
+            "fabric.client",
+            otel.name = format!("{}/{method}", service.fqn()),
+            otel.kind = "client",
+            rpc.system = RPC_SYSTEM,
+            rpc.service = service.fqn(),
+            rpc.method = method,
+            messaging.system = MESSAGING_SYSTEM,
+            messaging.destination.name = service.method_queue(method),
+            fabric.outcome = Empty,
+            otel.status_code = Empty,
+            error.type = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+        );
+        if span.is_disabled() {
+            return CallSpan { span };
+        }
+        #[cfg(feature = "opentelemetry")]
+        let own = otel::client(&span, trace);
+        #[cfg(not(feature = "opentelemetry"))]
+        let own = false;
+        span.record("trace_id", trace.trace_id_hex());
+        // Without OpenTelemetry a client call has no span id of its own: the call goes out
+        // from the span it was made in.
+        if own {
+            span.record("span_id", trace.span_id_hex());
+        }
+        CallSpan { span }
+    }
+
+    /// The span of a call of `service`'s `method` as a server runs it, in `trace`: continued
+    /// from the caller's `traceparent`. With OpenTelemetry the span's parent is the caller's
+    /// span and `trace` becomes the span's own.
+    pub(crate) fn server(
+        service: &ServiceAddress,
+        method: &str,
+        trace: &mut TraceContext,
+    ) -> CallSpan {
+        let span = tracing::info_span!(
+            target: "fabric_core::rpc",
+            parent: None,
+            "fabric.server",
+            otel.name = format!("{}/{method}", service.fqn()),
+            otel.kind = "server",
+            rpc.system = RPC_SYSTEM,
+            rpc.service = service.fqn(),
+            rpc.method = method,
+            messaging.system = MESSAGING_SYSTEM,
+            messaging.destination.name = service.method_queue(method),
+            fabric.outcome = Empty,
+            otel.status_code = Empty,
+            error.type = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+        );
+        if span.is_disabled() {
+            return CallSpan { span };
+        }
+        #[cfg(feature = "opentelemetry")]
+        otel::server(&span, trace);
+        span.record("trace_id", trace.trace_id_hex());
+        span.record("span_id", trace.span_id_hex());
+        CallSpan { span }
+    }
+
+    /// Makes the span current on this thread until the guard is dropped.
+    pub(crate) fn enter(&self) -> tracing::span::Entered<'_> {
+        self.span.enter()
+    }
+
+    /// Records the call's outcome; the span ends when it is dropped.
+    pub(crate) fn finish(&self, outcome: &'static str) {
+        if self.span.is_disabled() {
+            return;
+        }
+        self.span.record("fabric.outcome", outcome);
+        if outcome != OK {
+            self.span.record("otel.status_code", "ERROR");
+            self.span.record("error.type", outcome);
+        }
+    }
+}
+
+/// The current span's trace, when it has OpenTelemetry ids: what a message sent outside a
+/// fabric handler continues. `None` without the `opentelemetry` feature, without a current
+/// span, or without an OpenTelemetry layer.
+pub(crate) fn ambient_trace() -> Option<TraceContext> {
+    #[cfg(feature = "opentelemetry")]
+    {
+        otel::ambient_trace()
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    {
+        None
+    }
+}
+
+/// Between fabric's [`TraceContext`] and OpenTelemetry's span contexts.
+#[cfg(feature = "opentelemetry")]
+mod otel {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry::Context;
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use crate::rpc::CallContext;
+    use crate::trace::TraceContext;
+
+    /// Gives the client span `span` its parent where `tracing` cannot, then makes `trace`
+    /// the span's own; `false` (and `trace` unchanged) when no OpenTelemetry layer is
+    /// installed.
+    pub(super) fn client(span: &Span, trace: &mut TraceContext) -> bool {
+        // A call from a thread a handler attached its call to: no span is current there, so
+        // the handler's span (which `trace` is) is the parent.
+        if Span::current().is_none() && CallContext::with_current(|call| call.is_some()) {
+            let _ = span.set_parent(remote(trace, trace.span_id()));
+        }
+        adopt(span, trace, None)
+    }
+
+    /// Sets the server span's parent to the caller's span named in `trace`, then makes
+    /// `trace` the span's own; `trace` unchanged when no OpenTelemetry layer is installed.
+    pub(super) fn server(span: &Span, trace: &mut TraceContext) {
+        let parent = trace.parent_id();
+        // Without a caller's span (a message without `traceparent`), a new trace.
+        if let Some(parent) = parent {
+            let _ = span.set_parent(remote(trace, parent));
+        }
+        adopt(span, trace, parent);
+    }
+
+    /// The current span's ids, if OpenTelemetry gave it some.
+    pub(super) fn ambient_trace() -> Option<TraceContext> {
+        let span = Span::current();
+        if span.is_none() {
+            return None;
+        }
+        let mut trace = TraceContext::root();
+        adopt(&span, &mut trace, None).then_some(trace)
+    }
+
+    /// Replaces `trace` with the OpenTelemetry ids of `span`, whose parent is `parent`;
+    /// `false` if it has none.
+    fn adopt(span: &Span, trace: &mut TraceContext, parent: Option<[u8; 8]>) -> bool {
+        let context = span.context();
+        let otel_span = context.span();
+        let ids = otel_span.span_context();
+        if !ids.is_valid() {
+            return false;
+        }
+        let header = ids.trace_state().header();
+        let state = if header.is_empty() {
+            trace.state().map(str::to_owned)
+        } else {
+            Some(header)
+        };
+        *trace = TraceContext::from_parts(
+            ids.trace_id().to_bytes(),
+            ids.span_id().to_bytes(),
+            parent,
+            ids.trace_flags().is_sampled(),
+            state,
+        );
+        true
+    }
+
+    /// The context of the span `span_id` of `trace`'s trace: a span of another process, or
+    /// one fabric knows only by its ids.
+    fn remote(trace: &TraceContext, span_id: [u8; 8]) -> Context {
+        let flags = if trace.sampled() {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let state = trace
+            .state()
+            .and_then(|state| state.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_bytes(trace.trace_id()),
+            SpanId::from_bytes(span_id),
+            flags,
+            true,
+            state,
+        ))
+    }
+}
