@@ -39,9 +39,17 @@ cargo clippy -p fabric-core --no-default-features --all-targets --locked -- -D w
 step "cargo clippy -D warnings, fabric-core and the bench with the metrics feature"
 cargo clippy -p fabric-core --features metrics --all-targets --locked -- -D warnings
 cargo clippy -p fabric-bench --features metrics --all-targets --locked -- -D warnings
+# The examples crate turns on fabric-core's `opentelemetry` feature, so the workspace steps
+# build fabric-core with it; fabric-core alone is linted with its default features, with
+# `tracing` alone and with `opentelemetry`.
+step "cargo clippy -D warnings, fabric-core with default features, tracing alone, opentelemetry"
+cargo clippy -p fabric-core --all-targets --locked -- -D warnings
+cargo clippy -p fabric-core --features tracing --all-targets --locked -- -D warnings
+cargo clippy -p fabric-core --features opentelemetry --all-targets --locked -- -D warnings
 
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p fabric-core --no-deps --locked --quiet
 
 step "cargo test (unit, broker, TLS, trybuild and doc tests)"
 cargo test --workspace --locked
@@ -51,3 +59,6 @@ cargo test -p fabric-core --features metrics --test metrics --locked
 
 step "cargo test, fabric-core's unit tests without default features (amqps refused with what to enable)"
 cargo test -p fabric-core --no-default-features --lib --locked
+
+step "cargo test, fabric-core's tracing bridge (spans in one OpenTelemetry trace, tracing events in the remote log)"
+cargo test -p fabric-core --features opentelemetry --test tracing --locked

@@ -122,6 +122,16 @@
 //!
 //! Without a recorder the facade drops every record; with the feature off none of this is
 //! compiled. The example `metrics_exporter` serves them to Prometheus.
+//! ## Tracing
+//!
+//! With the `tracing` feature, every client and server call is a `tracing` span named after
+//! OpenTelemetry's conventions for RPC and messaging (`rpc.system`, `rpc.service`,
+//! `rpc.method`, `messaging.system`, `messaging.destination.name`, the outcome), and
+//! `RemoteLogger::tracing_layer` sends `tracing` events to the remote log. With the
+//! `opentelemetry` feature and a `tracing-opentelemetry` layer installed, the W3C headers
+//! fabric sends and receives carry the OpenTelemetry spans' ids, so an exporter sees one trace
+//! across processes. Without a subscriber a call pays one check per span. See the README's
+//! "Tracing" section and the `traced` example.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
