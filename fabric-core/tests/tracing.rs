@@ -65,6 +65,8 @@ pub struct Refused(String);
 #[fabric_service]
 pub trait Outer {
     fn ask(&self, x: i64) -> i64;
+    /// Asks `Inner` from a thread of its own, attached to the call.
+    fn ask_from_thread(&self, x: i64) -> i64;
     fn refuse(&self) -> Result<i64, Refused>;
 }
 
@@ -91,6 +93,16 @@ impl Outer for OuterImpl {
             .send((call.trace_id().to_owned(), call.span_id().to_owned()));
         tracing::info!(x, "asked");
         self.inner.double(x).expect("the nested call")
+    }
+    fn ask_from_thread(&self, x: i64) -> i64 {
+        let call = CallContext::current().expect("inside a call");
+        let inner = self.inner.clone();
+        std::thread::spawn(move || {
+            let _attached = call.attach();
+            inner.double(x).expect("the nested call")
+        })
+        .join()
+        .expect("the thread")
     }
     fn refuse(&self) -> Result<i64, Refused> {
         Err(Refused("no".into()))
@@ -332,4 +344,64 @@ fn tracing_events_in_a_handler_reach_the_remote_log_with_its_trace() {
         .file()
         .is_some_and(|file| file.ends_with("tests/tracing.rs")));
     assert!(record.line().is_some());
+}
+
+#[test]
+fn a_call_from_a_thread_attached_to_a_handler_is_a_child_of_its_server_span() {
+    pipeline();
+    let domain = support::unique_domain("tracing-attach");
+    let services = services(&domain);
+    let user = tracing::info_span!("user.request");
+    let trace = user.context().span().span_context().trace_id();
+    assert_eq!(
+        user.in_scope(|| services.client.ask_from_thread(4))
+            .expect("ask_from_thread"),
+        8
+    );
+    drop(user);
+
+    let spans = spans_of(trace);
+    let outer = format!("{domain}.outer.o1/ask_from_thread");
+    let inner = format!("{domain}.inner.i1/double");
+    let find = |name: &str, kind: SpanKind| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.span_kind == kind)
+            .unwrap_or_else(|| panic!("the {kind:?} span {name}"))
+    };
+    let server = find(&outer, SpanKind::Server);
+    let nested = find(&inner, SpanKind::Client);
+    let nested_server = find(&inner, SpanKind::Server);
+    assert_eq!(nested.parent_span_id, server.span_context.span_id());
+    assert_eq!(nested_server.parent_span_id, nested.span_context.span_id());
+}
+
+#[test]
+fn an_event_published_in_a_user_span_continues_its_trace() {
+    pipeline();
+    let domain = support::unique_domain("tracing-event");
+    let fabric = support::connect(&domain, "publisher", "p1");
+    let (sender, events) = mpsc::channel();
+    let _subscription = fabric
+        .subscribe_events("tracing-test", "#", move |event| {
+            let _ = sender.send(event);
+        })
+        .expect("subscribe to events");
+
+    let user = tracing::info_span!("user.publish");
+    let ids = user.context().span().span_context().clone();
+    user.in_scope(|| {
+        fabric
+            .publish_event("thing.happened", &1)
+            .expect("publish")
+            .wait()
+            .expect("confirmed")
+    });
+    let event = events.recv_timeout(ARRIVAL).expect("the event arrives");
+    let trace = hex(&ids.trace_id().to_bytes());
+    assert_eq!(event.trace_id(), Some(trace.as_str()));
+    assert_eq!(
+        event.headers().get_str("traceparent"),
+        Some(format!("00-{trace}-{}-01", hex(&ids.span_id().to_bytes())).as_str())
+    );
 }

@@ -245,3 +245,82 @@ mod otel {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> ServiceAddress {
+        ServiceAddress::new("shop", "billing", "b1").unwrap()
+    }
+
+    /// A call as a server receives it: a child of a caller's span.
+    fn received() -> TraceContext {
+        let caller = TraceContext::root();
+        TraceContext::continue_from(&caller.traceparent(), Some("vendor=1")).unwrap()
+    }
+
+    // (Whether the spans are disabled here depends on the other tests: while one of them has
+    // a subscriber in scope, `tracing` asks this thread's (none) for every span.)
+    #[test]
+    fn without_a_subscriber_fabrics_ids_stay() {
+        let mut trace = received();
+        let before = trace.clone();
+        let server = CallSpan::server(&address(), "charge", &mut trace);
+        assert_eq!(trace, before);
+        let _entered = server.enter();
+        let client = CallSpan::client(&address(), "charge", &mut trace);
+        assert_eq!(trace, before);
+        client.finish("timeout");
+        assert_eq!(ambient_trace(), None);
+    }
+
+    #[test]
+    fn with_a_subscriber_but_no_opentelemetry_layer_fabrics_ids_stay() {
+        let subscriber = tracing_subscriber::registry();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut trace = received();
+            let before = trace.clone();
+            let server = CallSpan::server(&address(), "charge", &mut trace);
+            assert!(!server.span.is_disabled());
+            assert_eq!(trace, before);
+            let _entered = server.enter();
+            let client = CallSpan::client(&address(), "charge", &mut trace);
+            assert!(!client.span.is_disabled());
+            assert_eq!(trace, before);
+            assert_eq!(ambient_trace(), None);
+            client.finish("ok");
+        });
+    }
+
+    #[cfg(feature = "opentelemetry")]
+    #[test]
+    fn with_opentelemetry_a_server_span_continues_the_callers_and_gives_its_ids() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("unit")));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut trace = received();
+            let before = trace.clone();
+            let server = CallSpan::server(&address(), "charge", &mut trace);
+            assert_eq!(trace.trace_id_hex(), before.trace_id_hex());
+            assert_eq!(trace.parent_id_hex(), before.parent_id_hex());
+            assert_ne!(trace.span_id_hex(), before.span_id_hex());
+            assert_eq!(trace.state(), Some("vendor=1"));
+
+            // Inside the handler: a client call names its own span, a child of the server's.
+            let _entered = server.enter();
+            let server_trace = trace.clone();
+            assert_eq!(
+                ambient_trace().map(|t| t.span_id_hex()),
+                Some(server_trace.span_id_hex())
+            );
+            let _client = CallSpan::client(&address(), "refund", &mut trace);
+            assert_eq!(trace.trace_id_hex(), server_trace.trace_id_hex());
+            assert_ne!(trace.span_id_hex(), server_trace.span_id_hex());
+        });
+    }
+}
