@@ -132,14 +132,14 @@ impl TraceContext {
         }
     }
 
-    /// The trace id, for the OpenTelemetry bridge.
-    #[cfg(feature = "opentelemetry")]
+    /// The trace id, for the `tracing` bridge.
+    #[cfg(feature = "tracing")]
     pub(crate) fn trace_id(&self) -> [u8; 16] {
         self.trace_id
     }
 
-    /// The span id, for the OpenTelemetry bridge.
-    #[cfg(feature = "opentelemetry")]
+    /// The span id, for the `tracing` bridge.
+    #[cfg(feature = "tracing")]
     pub(crate) fn span_id(&self) -> [u8; 8] {
         self.span_id
     }

@@ -26,7 +26,9 @@
 //! client span. Without such a layer (or without a subscriber) fabric's own ids stay in
 //! charge, and a disabled span costs one check and nothing more.
 
-use tracing::field::Empty;
+use std::fmt;
+
+use tracing::field::{display, Empty};
 use tracing::Span;
 
 use super::OK;
@@ -57,13 +59,13 @@ impl CallSpan {
         let span = tracing::info_span!(
             target: "fabric_core::rpc",
             "fabric.client",
-            otel.name = format!("{}/{method}", service.fqn()),
+            otel.name = %Name::Call(service, method),
             otel.kind = "client",
             rpc.system = RPC_SYSTEM,
-            rpc.service = service.fqn(),
+            rpc.service = %Name::Service(service),
             rpc.method = method,
             messaging.system = MESSAGING_SYSTEM,
-            messaging.destination.name = service.method_queue(method),
+            messaging.destination.name = %Name::Queue(service, method),
             fabric.outcome = Empty,
             otel.status_code = Empty,
             error.type = Empty,
@@ -77,11 +79,11 @@ impl CallSpan {
         let own = otel::client(&span, trace);
         #[cfg(not(feature = "opentelemetry"))]
         let own = false;
-        span.record("trace_id", trace.trace_id_hex());
+        span.record("trace_id", display(Hex(&trace.trace_id())));
         // Without OpenTelemetry a client call has no span id of its own: the call goes out
         // from the span it was made in.
         if own {
-            span.record("span_id", trace.span_id_hex());
+            span.record("span_id", display(Hex(&trace.span_id())));
         }
         CallSpan { span }
     }
@@ -98,13 +100,13 @@ impl CallSpan {
             target: "fabric_core::rpc",
             parent: None,
             "fabric.server",
-            otel.name = format!("{}/{method}", service.fqn()),
+            otel.name = %Name::Call(service, method),
             otel.kind = "server",
             rpc.system = RPC_SYSTEM,
-            rpc.service = service.fqn(),
+            rpc.service = %Name::Service(service),
             rpc.method = method,
             messaging.system = MESSAGING_SYSTEM,
-            messaging.destination.name = service.method_queue(method),
+            messaging.destination.name = %Name::Queue(service, method),
             fabric.outcome = Empty,
             otel.status_code = Empty,
             error.type = Empty,
@@ -116,8 +118,8 @@ impl CallSpan {
         }
         #[cfg(feature = "opentelemetry")]
         otel::server(&span, trace);
-        span.record("trace_id", trace.trace_id_hex());
-        span.record("span_id", trace.span_id_hex());
+        span.record("trace_id", display(Hex(&trace.trace_id())));
+        span.record("span_id", display(Hex(&trace.span_id())));
         CallSpan { span }
     }
 
@@ -150,6 +152,56 @@ pub(crate) fn ambient_trace() -> Option<TraceContext> {
     #[cfg(not(feature = "opentelemetry"))]
     {
         None
+    }
+}
+
+/// A name made of a service's address, written only if a layer reads the field (a registry
+/// alone does not: the span then costs no formatting).
+enum Name<'a> {
+    /// `{domain}.{type}.{id}`
+    Service(&'a ServiceAddress),
+    /// `{domain}.{type}.{id}/{method}`
+    Call(&'a ServiceAddress, &'a str),
+    /// `{domain}.api.{type}.{id}::{method}`
+    Queue(&'a ServiceAddress, &'a str),
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::Service(service) => write!(
+                f,
+                "{}.{}.{}",
+                service.domain(),
+                service.service_type(),
+                service.service_id()
+            ),
+            Name::Call(service, method) => write!(f, "{}/{method}", Name::Service(service)),
+            Name::Queue(service, method) => write!(
+                f,
+                "{}.api.{}.{}::{method}",
+                service.domain(),
+                service.service_type(),
+                service.service_id()
+            ),
+        }
+    }
+}
+
+/// Lowercase hex of an id, written only if a layer reads the field.
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 32];
+        let n = self.0.len().min(16);
+        for (i, byte) in self.0[..n].iter().enumerate() {
+            text[2 * i] = DIGITS[usize::from(byte >> 4)];
+            text[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        // ASCII digits only.
+        f.write_str(std::str::from_utf8(&text[..2 * n]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -322,5 +374,54 @@ mod tests {
             assert_eq!(trace.trace_id_hex(), server_trace.trace_id_hex());
             assert_ne!(trace.span_id_hex(), server_trace.span_id_hex());
         });
+    }
+
+    /// What the spans of one call cost, client and server side together, by subscriber.
+    /// A measurement, not a test: `cargo test --release -p fabric-core --features
+    /// opentelemetry --lib span_cost -- --ignored --nocapture`.
+    #[cfg(feature = "opentelemetry")]
+    #[test]
+    #[ignore = "a measurement: run it in release, alone"]
+    fn span_cost() {
+        use std::time::{Duration, Instant};
+
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        const CALLS: u32 = 20_000;
+        fn per_call(spans: bool) -> Duration {
+            let address = address();
+            let started = Instant::now();
+            for _ in 0..CALLS {
+                let mut trace = received();
+                if spans {
+                    let server = CallSpan::server(&address, "charge", &mut trace);
+                    {
+                        let _entered = server.enter();
+                        let client = CallSpan::client(&address, "refund", &mut trace);
+                        client.finish("ok");
+                    }
+                    server.finish("ok");
+                }
+                std::hint::black_box(&trace);
+            }
+            started.elapsed() / CALLS
+        }
+        let baseline = per_call(false);
+        let cost = |spans: Duration| spans.saturating_sub(baseline);
+        let none = cost(per_call(true));
+        let registry = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            cost(per_call(true))
+        });
+        // An SDK that samples every span and exports none: the bridge's cost, not an
+        // exporter's.
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("cost")));
+        let otel = tracing::subscriber::with_default(subscriber, || cost(per_call(true)));
+        println!(
+            "per call, both sides, over {baseline:?} without spans: no subscriber +{none:?}, \
+             registry +{registry:?}, registry + tracing-opentelemetry +{otel:?}"
+        );
     }
 }
