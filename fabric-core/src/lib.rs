@@ -142,6 +142,7 @@ mod broker;
 mod bytes;
 mod codec;
 mod config;
+mod contract;
 mod error;
 mod fabric;
 mod logging;
@@ -163,6 +164,7 @@ pub use broker::tls::TlsConfig;
 pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;
+pub use contract::{Contract, ContractHash, MethodContract, Param};
 pub use error::{Error, Refusal, Result, TlsFailure};
 pub use fabric::Fabric;
 #[cfg(feature = "tracing")]

@@ -674,4 +674,76 @@ fn python_lists_a_rust_participant_and_reads_its_keep_alive() {
         methods.contains(&"pass") && methods.contains(&"health_check"),
         "{seen}"
     );
+    // The contract rides along in the body; amqp-fabric listed us all the same.
+    assert_eq!(
+        body["contract"]["methods"][0]["params"][0],
+        serde_json::json!({"name": "x", "type": "i64"}),
+        "{seen}"
+    );
+    assert_eq!(
+        body["contract_hash"],
+        GateClient::contract().hash().to_string(),
+        "{seen}"
+    );
+}
+
+/// The same service as `Gate`, written with another parameter name.
+#[allow(dead_code)]
+mod renamed {
+    #[fabric_core::fabric_service]
+    pub trait Gate {
+        fn pass(&self, y: i64) -> i64;
+    }
+}
+
+#[test]
+fn a_client_checks_the_announced_contract_at_connect_time() {
+    let domain = support::unique_domain("reg-contract");
+    let rust = connect(config(&domain, "calc", "rs1").keep_alive(BEAT));
+    let _server = GateServer::new(Open).serve(&rust).unwrap();
+    let python = Peer::spawn("registry_announcer.py", &[&domain, "py_svc", "p1"]);
+    assert_eq!(python.next_line(), "ready");
+    let client = connect(
+        config(&domain, "client", "c1")
+            .keep_alive_listen(true)
+            .discovery_ttl(Duration::from_secs(3)),
+    );
+
+    let checked = GateClient::connect_checked(&client, &domain, "calc", "rs1").unwrap();
+    assert_eq!(checked.pass(4).unwrap(), 4);
+    let info = client
+        .check_contract(
+            &fabric_core::ServiceAddress::new(&domain, "calc", "rs1").unwrap(),
+            &GateClient::contract(),
+        )
+        .unwrap();
+    assert_eq!(info.contract(), Some(&GateClient::contract()));
+    assert_eq!(info.contract_hash(), Some(GateClient::contract().hash()));
+
+    let error = renamed::GateClient::connect_checked(&client, &domain, "calc", "rs1").unwrap_err();
+    assert_eq!(
+        error,
+        Error::ContractMismatch {
+            service: format!("{domain}.calc.rs1"),
+            difference: "method `pass` takes (x: i64) there, (y: i64) here".to_owned(),
+        }
+    );
+    assert!(
+        error.to_string().contains("(x: i64) there, (y: i64) here"),
+        "{error}"
+    );
+
+    let error = GateClient::connect_checked(&client, &domain, "py_svc", "p1").unwrap_err();
+    assert!(
+        matches!(&error, Error::ContractMismatch { difference, .. } if difference.contains("no contract")),
+        "{error:?}"
+    );
+    let listed = client
+        .list_services(&ServiceFilter::any().domain(&domain).service_type("py_svc"))
+        .unwrap();
+    assert_eq!(listed[0].contract(), None, "a Python peer announces none");
+
+    let error = GateClient::connect_checked(&client, &domain, "calc", "nobody").unwrap_err();
+    assert!(matches!(error, Error::NoSuchService { .. }), "{error:?}");
+    python.finish();
 }

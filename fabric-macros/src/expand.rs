@@ -11,6 +11,7 @@ use syn::spanned::Spanned;
 use syn::{Item, Visibility};
 
 use crate::ast::{Method, Service};
+use crate::contract;
 use crate::ctxt::Ctxt;
 use crate::valid;
 
@@ -151,6 +152,7 @@ impl<'a> ServiceGenerator<'a> {
             .methods
             .iter()
             .map(|method| self.client_method(method));
+        let contract_fn = self.contract_fn();
         quote! {
             #cfgs
             impl #client {
@@ -165,6 +167,26 @@ impl<'a> ServiceGenerator<'a> {
                     ::fabric_core::RpcClient::new(fabric, domain, service_type, service_id)
                         .map(Self::from_rpc)
                 }
+
+                /// Makes a client as [`connect`](Self::connect) does, after checking that the
+                /// running service serves this client's [`contract`](Self::contract): waits for
+                /// its keep-alive (at most the discovery TTL) and fails with
+                /// `Error::ContractMismatch` naming the first difference, or
+                /// `Error::NoSuchService` when none arrived. `fabric` must listen to
+                /// keep-alives (`FabricConfig::keep_alive_listen(true)`).
+                #vis fn connect_checked(
+                    fabric: &::fabric_core::Fabric,
+                    domain: &::core::primitive::str,
+                    service_type: &::core::primitive::str,
+                    service_id: &::core::primitive::str,
+                ) -> ::fabric_core::Result<Self> {
+                    let address =
+                        ::fabric_core::ServiceAddress::new(domain, service_type, service_id)?;
+                    fabric.check_contract(&address, &Self::contract())?;
+                    Self::connect(fabric, domain, service_type, service_id)
+                }
+
+                #contract_fn
 
                 /// Wraps an untyped `RpcClient` that already points at an instance of the
                 /// service.
@@ -277,6 +299,7 @@ impl<'a> ServiceGenerator<'a> {
             vis,
             cfgs,
             server,
+            client,
             trait_ident,
             ..
         } = self;
@@ -313,6 +336,12 @@ impl<'a> ServiceGenerator<'a> {
                 #vis fn get_ref(&self) -> &T {
                     &self.imp
                 }
+
+                /// The service's contract, which the server announces in its keep-alives:
+                /// the same as the client's.
+                #vis fn contract() -> ::fabric_core::Contract {
+                    #client::contract()
+                }
             }
 
             // By hand, so that `T` need not be `Debug`.
@@ -330,6 +359,7 @@ impl<'a> ServiceGenerator<'a> {
         let ServiceGenerator {
             cfgs,
             server,
+            client,
             trait_ident,
             trait_name,
             ..
@@ -429,6 +459,10 @@ impl<'a> ServiceGenerator<'a> {
 
                 const METHODS: &'static [&'static ::core::primitive::str] = #method_list;
 
+                fn contract() -> ::core::option::Option<::fabric_core::Contract> {
+                    ::core::option::Option::Some(#client::contract())
+                }
+
                 fn dispatch(
                     &self,
                     method: &::core::primitive::str,
@@ -444,6 +478,51 @@ impl<'a> ServiceGenerator<'a> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `contract()`, the client's associated function that describes the service: one
+    /// `MethodContract` per method, each under the method's `#[cfg]`s.
+    fn contract_fn(&self) -> TokenStream {
+        let vis = self.vis;
+        let trait_name = &self.trait_name;
+        let methods = self.service.methods.iter().map(|method| {
+            let name = &method.wire_name;
+            let params = method.args.iter().map(|arg| {
+                let name = arg.ident.unraw().to_string();
+                let ty = contract::type_text(arg.ty);
+                quote!(.param(#name, #ty))
+            });
+            let returns = method
+                .output
+                .map_or_else(|| "()".to_owned(), contract::type_text);
+            let doc = contract::doc_text(&method.docs);
+            let idempotent = method.idempotent;
+            let fallible = method.fallible.is_some();
+            let cfgs = &method.cfgs;
+            quote! {
+                #(#cfgs)*
+                let contract = contract.method(
+                    ::fabric_core::MethodContract::new(#name)
+                        #(#params)*
+                        .returns(#returns)
+                        .doc(#doc)
+                        .idempotent(#idempotent)
+                        .fallible(#fallible),
+                );
+            }
+        });
+        let doc = format!(
+            " The contract of the [`{trait_name}`] service: each method with its parameters, \
+             return type and doc, as the trait writes them."
+        );
+        quote! {
+            #[doc = #doc]
+            #vis fn contract() -> ::fabric_core::Contract {
+                let contract = ::fabric_core::Contract::new(#trait_name);
+                #(#methods)*
+                contract
             }
         }
     }

@@ -9,6 +9,7 @@
 //! mistakes in a trait are reported together, each at the token that makes it.
 
 mod ast;
+mod contract;
 mod ctxt;
 mod expand;
 mod valid;

@@ -17,6 +17,8 @@ const BUILT_IN: &[&str] = &["health_check"];
 /// would clash with.
 const CLIENT_METHODS: &[&str] = &[
     "connect",
+    "connect_checked",
+    "contract",
     "from_rpc",
     "with_timeout",
     "with_codec",

@@ -80,7 +80,9 @@ pub enum Error {
         reason: String,
     },
     /// A call was sent to a service that has no running instance: its method queues do not
-    /// exist, so the broker returned the call at once.
+    /// exist, so the broker returned the call at once. Also from
+    /// [`Fabric::check_contract`](crate::Fabric::check_contract) when no keep-alive of the
+    /// service arrived within the discovery TTL.
     NoSuchService {
         /// The service's fully qualified name, `domain.type.id`.
         service: String,
@@ -212,6 +214,16 @@ pub enum Error {
         /// What the system said.
         reason: String,
     },
+    /// The running service does not serve the contract this client was built for, as
+    /// [`Fabric::check_contract`](crate::Fabric::check_contract) (and the generated
+    /// `connect_checked`) found from its keep-alive.
+    ContractMismatch {
+        /// The service's fully qualified name.
+        service: String,
+        /// The first difference, in words ("method `divide` takes (x: i64, y: i64) there,
+        /// (a: i64, b: i64) here"), or that it announces no contract.
+        difference: String,
+    },
     /// The [`Fabric`](crate::Fabric) or server was closed, so the operation cannot run.
     Closed,
     /// [`Fabric::list_services`](crate::Fabric::list_services) or a watch of services was
@@ -313,6 +325,13 @@ impl fmt::Display for Error {
             Error::Spawn { thread, reason } => {
                 write!(f, "cannot start the thread {thread}: {reason}")
             }
+            Error::ContractMismatch {
+                service,
+                difference,
+            } => write!(
+                f,
+                "service {service} does not serve this client's contract: {difference}"
+            ),
             Error::Closed => f.write_str("the fabric connection or server is closed"),
             Error::NotListening => f.write_str(
                 "this fabric does not listen to keep-alives, so it knows no services: \
@@ -374,6 +393,7 @@ impl Error {
             Error::PermissionDenied { .. } => "permission_denied",
             Error::PublishRejected { .. } => "publish_rejected",
             Error::Spawn { .. } => "spawn",
+            Error::ContractMismatch { .. } => "contract_mismatch",
             Error::Closed => "closed",
             Error::NotListening => "not_listening",
         }

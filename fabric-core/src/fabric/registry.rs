@@ -1,8 +1,11 @@
 //! The registry's entry points: listing and watching the participants this fabric hears.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::Fabric;
+use crate::address::ServiceAddress;
+use crate::contract::Contract;
 use crate::error::{Error, Result};
 use crate::registry::{
     Directory, ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher,
@@ -98,6 +101,62 @@ impl Fabric {
             filter.clone(),
             callback,
         )
+    }
+
+    /// Checks that the service at `address` serves `contract` (usually a generated
+    /// `{Trait}Client::contract()`): waits for its keep-alive, at most the discovery TTL
+    /// ([`FabricConfig::discovery_ttl`](crate::FabricConfig::discovery_ttl)), and compares
+    /// the contract it announces with [`Contract::difference`]. Answers what was heard of the
+    /// service. The generated `{Trait}Client::connect_checked` calls it.
+    ///
+    /// Fails with [`Error::NoSuchService`] when no keep-alive arrived in time, and with
+    /// [`Error::ContractMismatch`] naming the first difference, or saying that the service
+    /// announces no contract (a Python amqp-fabric service, a hand-written dispatcher).
+    /// Needs [`FabricConfig::keep_alive_listen`](crate::FabricConfig::keep_alive_listen),
+    /// else fails with [`Error::NotListening`].
+    pub fn check_contract(
+        &self,
+        address: &ServiceAddress,
+        contract: &Contract,
+    ) -> Result<ServiceInfo> {
+        let events = self.service_events(&ServiceFilter::from(address))?;
+        let deadline = Instant::now() + self.config().discovery_ttl;
+        let mismatch = |difference: String| Error::ContractMismatch {
+            service: address.fqn(),
+            difference,
+        };
+        let mut problem = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let info = match events.recv_timeout(left)? {
+                Some(ServiceEvent::Appeared(info) | ServiceEvent::Updated(info)) => info,
+                Some(_) => continue,
+                None => {
+                    return Err(problem.unwrap_or_else(|| Error::NoSuchService {
+                        service: address.fqn(),
+                    }))
+                }
+            };
+            let Some(there) = info.contract() else {
+                let no_contract = mismatch(
+                    "it announces no contract (an amqp-fabric peer, or a server without one)"
+                        .to_owned(),
+                );
+                // A fabric participant may announce before its server starts; an update
+                // follows at once. Any other peer has said all it will say.
+                if info.raw.get("fabric").is_none()
+                    || info.methods.as_ref().is_some_and(|m| !m.is_empty())
+                {
+                    return Err(no_contract);
+                }
+                problem = Some(no_contract);
+                continue;
+            };
+            return match contract.difference(there) {
+                None => Ok(info),
+                Some(difference) => Err(mismatch(difference)),
+            };
+        }
     }
 
     /// The registry's table of participants, or why there is none.

@@ -18,6 +18,7 @@ use crate::address::ServiceAddress;
 use crate::broker::link::Link;
 use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology;
+use crate::contract::Contract;
 use crate::error::{Error, Result};
 use crate::thread::StoppableThread;
 
@@ -163,8 +164,11 @@ impl Run {
                 methods: load.methods.clone(),
                 workers: load.workers,
                 in_flight: load.in_flight(),
+                contract_hash: load.contract.as_ref().map(|c| c.hash().to_string()),
             })
             .collect();
+        let contract =
+            Contract::merged(self.servers.snapshot().iter().map(|s| s.contract.as_ref()));
         let mut methods: Vec<&'static str> = Vec::new();
         for method in servers.iter().flat_map(|s| &s.methods) {
             if !methods.contains(method) {
@@ -184,6 +188,8 @@ impl Run {
             in_flight: servers.iter().map(|s| s.in_flight).sum(),
             workers: servers.iter().map(|s| s.workers).sum(),
             servers,
+            contract_hash: contract.as_ref().map(|c| c.hash().to_string()),
+            contract,
         }
     }
 }

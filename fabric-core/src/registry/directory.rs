@@ -233,6 +233,7 @@ mod tests {
             methods: None,
             in_flight: None,
             workers: None,
+            contract: None,
             last_heard: at,
             raw: serde_json::Value::Null,
         };

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::address::ServiceAddress;
+use crate::contract::{Contract, ContractHash};
 
 /// One participant as its keep-alives describe it, from [`Fabric::list_services`] or a
 /// [`ServiceEvent`].
@@ -38,6 +39,8 @@ pub struct ServiceInfo {
     pub in_flight: Option<usize>,
     /// Worker threads of its servers: how many calls it can run at once.
     pub workers: Option<usize>,
+    /// The methods of its servers as their traits wrote them: see [`contract`](Self::contract).
+    pub(crate) contract: Option<Contract>,
     /// When this fabric received its latest keep-alive (or goodbye), by this process's
     /// monotonic clock: the time the TTL counts from.
     pub last_heard: Instant,
@@ -52,6 +55,18 @@ impl ServiceInfo {
         self.last_heard.elapsed()
     }
 
+    /// The contract its servers announce: every method with its parameters, return type and
+    /// doc. `None` for an amqp-fabric (Python) peer, a participant that serves nothing, and a
+    /// server of a hand-written [`Dispatch`](crate::Dispatch).
+    pub fn contract(&self) -> Option<&Contract> {
+        self.contract.as_ref()
+    }
+
+    /// The stable hash of [`contract`](Self::contract): equal hashes, equal methods.
+    pub fn contract_hash(&self) -> Option<ContractHash> {
+        self.contract.as_ref().map(Contract::hash)
+    }
+
     /// Whether the two describe the participant alike, ignoring when they were heard and
     /// the raw body: what makes an [`ServiceEvent::Updated`].
     pub(crate) fn same_content(&self, other: &ServiceInfo) -> bool {
@@ -64,6 +79,7 @@ impl ServiceInfo {
             && self.methods == other.methods
             && self.in_flight == other.in_flight
             && self.workers == other.workers
+            && self.contract == other.contract
     }
 }
 

@@ -32,8 +32,17 @@
 //!  "pid": 4242, "started_at": 1732245600.25, "keep_alive": 1.0,
 //!  "methods": ["multiply", "divide", "health_check"], "in_flight": 1, "workers": 8,
 //!  "servers": [{"service": "Multiplier", "methods": ["multiply", "divide", "health_check"],
-//!               "workers": 8, "in_flight": 1}]}
+//!               "workers": 8, "in_flight": 1, "contract_hash": "3f1c9a0e5b7d2c44"}],
+//!  "contract": {"service": "Multiplier", "methods": [
+//!     {"name": "multiply", "params": [{"name": "x", "type": "i64"}, {"name": "y", "type": "i64"}],
+//!      "returns": "i64", "doc": "Multiplies two numbers.", "idempotent": true, "fallible": false},
+//!     {"name": "divide", "params": [{"name": "x", "type": "i64"}, {"name": "y", "type": "i64"}],
+//!      "returns": "Result<i64, DivError>", "doc": "", "idempotent": false, "fallible": true}]},
+//!  "contract_hash": "3f1c9a0e5b7d2c44"}
 //! ```
+//!
+//! `contract` is the servers' [`Contract`](crate::Contract) (absent for a server of a
+//! hand-written dispatcher), read back by [`ServiceInfo::contract`].
 //!
 //! A fabric that closes gracefully sends the same message with `msg_type=goodbye`, so its
 //! watchers learn at once instead of a TTL later; when its servers start or stop, it sends it

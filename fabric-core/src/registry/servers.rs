@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
+use crate::contract::Contract;
+
 /// What a running server tells the registry: announced in keep-alives.
 #[derive(Debug)]
 pub(crate) struct ServerLoad {
@@ -15,16 +17,24 @@ pub(crate) struct ServerLoad {
     pub methods: Vec<&'static str>,
     /// The number of workers.
     pub workers: usize,
+    /// The service's contract, if its dispatcher has one.
+    pub contract: Option<Contract>,
     /// Calls being run right now.
     in_flight: AtomicUsize,
 }
 
 impl ServerLoad {
-    pub(crate) fn new(service: &'static str, methods: Vec<&'static str>, workers: usize) -> Self {
+    pub(crate) fn new(
+        service: &'static str,
+        methods: Vec<&'static str>,
+        workers: usize,
+        contract: Option<Contract>,
+    ) -> Self {
         ServerLoad {
             service,
             methods,
             workers,
+            contract,
             in_flight: AtomicUsize::new(0),
         }
     }

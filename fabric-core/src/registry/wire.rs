@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ServiceInfo;
@@ -14,6 +14,7 @@ use crate::address::ServiceAddress;
 use crate::broker::consumer::Incoming;
 use crate::broker::topology::{string_table, Declaration};
 use crate::codec::JSON_CONTENT_TYPE;
+use crate::contract::Contract;
 
 /// The header that tells discovery messages apart, and its values.
 const MSG_TYPE: &str = "msg_type";
@@ -128,6 +129,13 @@ pub(crate) struct Announcement<'a> {
     pub workers: usize,
     /// The same load per server, for a participant that runs several.
     pub servers: Vec<ServerAnnouncement>,
+    /// The methods of its servers as their traits wrote them; absent when a server has none
+    /// (a hand-written dispatcher) or it serves nothing. amqp-fabric ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
+    /// [`Contract::hash`] of `contract`, as 16 hexadecimal digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_hash: Option<String>,
 }
 
 /// One server's part of an [`Announcement`].
@@ -137,6 +145,9 @@ pub(crate) struct ServerAnnouncement {
     pub methods: Vec<&'static str>,
     pub workers: usize,
     pub in_flight: usize,
+    /// The hash of this server's contract, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_hash: Option<String>,
 }
 
 /// Seconds since the Unix epoch, with a fraction; 0 for a clock before 1970.
@@ -220,6 +231,9 @@ pub(crate) fn parse(incoming: &Incoming, heard_at: Instant) -> Result<Heard, Str
         }),
         in_flight: count("in_flight"),
         workers: count("workers"),
+        contract: raw
+            .get("contract")
+            .and_then(|contract| Contract::deserialize(contract).ok()),
         address,
         last_heard: heard_at,
         raw,
@@ -254,6 +268,7 @@ mod tests {
         assert_eq!(heard.kind, Kind::KeepAlive);
         assert_eq!(heard.info.address.fqn(), "shop.calc.py1");
         assert_eq!(heard.info.raw, Value::Null);
+        assert_eq!(heard.info.contract(), None);
         assert_eq!(
             (heard.info.version, heard.info.pid, heard.info.methods),
             (None, None, None)
@@ -275,6 +290,15 @@ mod tests {
             in_flight: 2,
             workers: 8,
             servers: vec![],
+            contract: Some(
+                Contract::new("Calc").method(
+                    crate::contract::MethodContract::new("multiply")
+                        .param("x", "i64")
+                        .param("y", "i64")
+                        .returns("i64"),
+                ),
+            ),
+            contract_hash: None,
         };
         let body = serde_json::to_vec(&announcement).unwrap();
         let mut headers = PYTHON_HEADERS;
@@ -298,6 +322,12 @@ mod tests {
         );
         assert_eq!((info.in_flight, info.workers), (Some(2), Some(8)));
         assert_eq!(info.raw["fabric"], "0.1.0");
+        let contract = info.contract().expect("the announced contract");
+        assert_eq!(
+            contract.methods()[0].to_string(),
+            "multiply(x: i64, y: i64) -> i64"
+        );
+        assert_eq!(info.contract_hash(), Some(contract.hash()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::reply::{DispatchError, Reply};
 use crate::codec::Codec;
+use crate::contract::Contract;
 
 /// A service a [`Server`](crate::Server) can run: decodes a call, runs the user's method,
 /// encodes its outcome.
@@ -19,6 +20,13 @@ pub trait Dispatch: Send + Sync + 'static {
     /// The methods served, in the trait's order. The built-in `health_check` is not listed;
     /// every server answers it.
     const METHODS: &'static [&'static str];
+
+    /// The service's contract, announced in the server's keep-alives: what `#[fabric_service]`
+    /// read from the trait. `None` (the default) for a hand-written dispatcher, which then
+    /// announces none.
+    fn contract() -> Option<Contract> {
+        None
+    }
 
     /// Runs `method` on the arguments in `body` (encoded with `codec`) and returns its
     /// outcome encoded with the same codec: [`Reply::value`] for a value (a method returning

@@ -122,7 +122,12 @@ impl<D: Dispatch> ServerBuilder<D> {
         let declarations = server_topology(&address, &methods);
         topology::declare_anew(&link, &declarations)?;
 
-        let load = Arc::new(ServerLoad::new(D::SERVICE, methods.clone(), self.workers));
+        let load = Arc::new(ServerLoad::new(
+            D::SERVICE,
+            methods.clone(),
+            self.workers,
+            D::contract(),
+        ));
         let readiness = Arc::new(Readiness::new(self.workers));
         let shared = Arc::new(WorkerShared {
             address: address.clone(),
