@@ -265,9 +265,15 @@ impl MethodContract {
         &self.doc
     }
 
-    /// The first line of its doc comment; empty when it has none.
-    pub fn summary(&self) -> &str {
-        self.doc.lines().find(|line| !line.is_empty()).unwrap_or("")
+    /// The first paragraph of its doc comment on one line; empty when it has none.
+    pub fn summary(&self) -> String {
+        let paragraph: Vec<&str> = self
+            .doc
+            .lines()
+            .skip_while(|line| line.is_empty())
+            .take_while(|line| !line.is_empty())
+            .collect();
+        paragraph.join(" ")
     }
 
     /// Whether it is marked `#[fabric(idempotent)]`.
@@ -365,7 +371,7 @@ mod tests {
                     .param(b, "i64")
                     .returns("Result<i64, DivError>")
                     .fallible(true)
-                    .doc("Divides.\nRefuses zero."),
+                    .doc("Divides,\nrefusing zero.\n\nMore."),
             )
     }
 
@@ -440,7 +446,7 @@ mod tests {
         assert_eq!(json["methods"][1]["fallible"], true);
         let back: Contract = serde_json::from_value(json).unwrap();
         assert_eq!(back, contract);
-        assert_eq!(back.methods()[1].summary(), "Divides.");
+        assert_eq!(back.methods()[1].summary(), "Divides, refusing zero.");
         assert_eq!(
             back.methods()[1].to_string(),
             "divide(x: i64, y: i64) -> Result<i64, DivError>"
