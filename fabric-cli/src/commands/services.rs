@@ -23,6 +23,7 @@ pub fn run(url: &str, args: ServicesArgs) -> Result<(), Failure> {
     }
     let events = fabric.service_events(&filter)?;
     if args.watch {
+        eprintln!("fabric: watching services (Ctrl-C to stop)");
         let paint = Paint::stdout();
         loop {
             let event = events.recv()?;
