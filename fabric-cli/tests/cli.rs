@@ -89,9 +89,7 @@ fn serve(domain: &str) -> (Fabric, Server) {
 
 /// `fabric ARGS` run to its end.
 fn fabric(args: &[&str]) -> Output {
-    let child = spawn(args);
-    let output = child.wait_with_output().expect("wait for fabric");
-    output
+    spawn(args).wait_with_output().expect("wait for fabric")
 }
 
 fn spawn(args: &[&str]) -> Child {
