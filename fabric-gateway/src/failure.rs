@@ -148,6 +148,8 @@ impl From<Error> for CallError {
         match &error {
             Error::NoSuchService { .. } => CallError::NoSuchService(line()),
             Error::UnknownMethod { .. } => CallError::UnknownMethod(line()),
+            // A method name the broker cannot carry names no method.
+            Error::InvalidName { kind: "method", .. } => CallError::UnknownMethod(line()),
             Error::BadArguments { .. } | Error::InvalidName { .. } => {
                 CallError::BadArguments(line())
             }
