@@ -27,6 +27,15 @@ python3 -c "import pytest, pytest_asyncio" 2>/dev/null || {
   python3 -m pip install --quiet --disable-pip-version-check pytest==8.4.2 pytest-asyncio==1.2.0
 }
 
+# The gateway's tests validate its OpenAPI document with openapi-spec-validator.
+python3 -c "import openapi_spec_validator" 2>/dev/null || {
+  echo "installing openapi-spec-validator from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0
+}
+
+step "headless Chromium for the gateway's live-page test"
+bash ci/chromium.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
