@@ -139,17 +139,23 @@ fn events(
     futures_util::StreamExt::chain(first, rest)
 }
 
-/// One event as SSE: `event: fabric`, data `{"routing_key", "publisher", "body"}`, the body
-/// as JSON when it is, else as text.
+/// One event as SSE: `event: fabric`, data `{"routing_key", "publisher", "publisher_type",
+/// "content_type", "body"}`; the body is its JSON, or `null` for a body that is not JSON (a
+/// bincode event of a Rust publisher), whose `size` in bytes is given instead.
 fn event_of(message: &Message) -> Event {
-    let body = serde_json::from_slice::<Value>(message.body())
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(message.body()).into_owned()));
-    let data = json!({
+    let mut data = json!({
         "routing_key": message.routing_key(),
         "publisher": message.publisher_id(),
         "publisher_type": message.publisher_type(),
-        "body": body,
+        "content_type": message.content_type(),
     });
+    match serde_json::from_slice::<Value>(message.body()) {
+        Ok(body) => data["body"] = body,
+        Err(_) => {
+            data["body"] = Value::Null;
+            data["size"] = json!(message.body().len());
+        }
+    }
     Event::default().event("fabric").data(data.to_string())
 }
 

@@ -4,7 +4,8 @@
 //! and shows the result, and follows a domain's events (SSE). Its URLs are relative, so it
 //! works wherever the router is mounted (end the mount path with `/`). For scripts and tests:
 //! `?call=DOMAIN/TYPE/ID/METHOD&args={...}` fills the form and submits it once the services
-//! are loaded; `?events=DOMAIN&topic=order.*` follows events at once; `#token=TOKEN` gives
+//! are loaded; `?events=DOMAIN&topic=order.*` follows events at once (and
+//! `&events_max=N` stops after N of them); `#token=TOKEN` gives
 //! the bearer token.
 
 use axum::http::header;
