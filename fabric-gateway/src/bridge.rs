@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use fabric_core::{Codec, Contract, MethodContract, RpcClient, ServiceAddress, ServiceFilter};
+use fabric_core::{
+    Codec, Contract, Error, MethodContract, RpcClient, ServiceAddress, ServiceFilter,
+};
 use serde_json::{Map, Value};
 
 use crate::failure::CallError;
@@ -39,12 +41,12 @@ impl Target {
             .domain(domain)
             .service_type(service_type)
             .service_id(id);
-        let contract = gateway
-            .inner
-            .fabric
-            .list_services(&filter)
-            .ok()
-            .and_then(|services| services.iter().find_map(|info| info.contract().cloned()));
+        let contract = match gateway.inner.fabric.list_services(&filter) {
+            Ok(services) => services.iter().find_map(|info| info.contract().cloned()),
+            // A gateway whose fabric does not listen knows no contract, and calls as given.
+            Err(Error::NotListening) => None,
+            Err(error) => return Err(CallError::from(error)),
+        };
         Ok(Target { address, contract })
     }
 

@@ -94,6 +94,28 @@ async fn rest_calls_answer_with_the_status_of_each_outcome() {
     );
     let fast = post(router, &format!("{base}/nap?timeout=5s"), r#"{"ms": 10}"#).await;
     assert_eq!(fast.json(), json!(10), "capped, but long enough");
+
+    // The gateway's broker connection gone: 502, and -32003 over JSON-RPC.
+    world
+        .gateway
+        .fabric()
+        .close()
+        .expect("close the gateway's fabric");
+    let gone = post(
+        router,
+        &format!("{base}/subtract"),
+        r#"{"minuend": 1, "subtrahend": 1}"#,
+    )
+    .await;
+    assert_eq!(gone.status, 502, "{}", String::from_utf8_lossy(&gone.body));
+    assert_eq!(gone.json()["error"]["code"], "connection_lost");
+    let gone = post(
+        router,
+        &format!("/jsonrpc/{}/calc/c1", world.domain),
+        r#"{"jsonrpc": "2.0", "method": "subtract", "params": [1, 1], "id": 1}"#,
+    )
+    .await;
+    assert_eq!(gone.json()["error"]["code"], -32003);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
