@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use fabric_core::{
-    Codec, Contract, Error, MethodContract, RpcClient, ServiceAddress, ServiceFilter,
+    CallContext, Codec, Contract, Error, MethodContract, RpcClient, ServiceAddress, ServiceFilter,
 };
 use serde_json::{Map, Value};
 
@@ -19,6 +19,34 @@ use crate::schema;
 
 /// The built-in method every server answers, outside any contract.
 const HEALTH_CHECK: &str = "health_check";
+
+/// The W3C trace headers of an HTTP request, passed on to the calls it makes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Trace {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl Trace {
+    /// The `traceparent` and `tracestate` headers of `headers`.
+    pub(crate) fn of(headers: &axum::http::HeaderMap) -> Trace {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        Trace {
+            traceparent: text("traceparent"),
+            tracestate: text("tracestate"),
+        }
+    }
+
+    /// The context to attach: `None` without a valid `traceparent` (the call starts a trace).
+    fn context(&self) -> Option<CallContext> {
+        CallContext::continue_trace(self.traceparent.as_deref()?, self.tracestate.as_deref())
+    }
+}
 
 /// A service to call, with its contract when a live instance announces one.
 #[derive(Debug, Clone)]
@@ -66,14 +94,15 @@ impl Target {
         }
     }
 
-    /// Calls `method` with keyword `arguments`, waiting at most `timeout`: its JSON result,
-    /// or why not.
+    /// Calls `method` with keyword `arguments`, waiting at most `timeout`, in the W3C trace
+    /// `traceparent` names when there is one: its JSON result, or why not.
     pub(crate) async fn call(
         &self,
         gateway: &Gateway,
         method: &str,
         arguments: Map<String, Value>,
         timeout: Duration,
+        trace: &Trace,
     ) -> Result<Value, CallError> {
         let error_type = self
             .method(method)?
@@ -95,8 +124,12 @@ impl Target {
         .with_codec(Codec::Json)
         .with_timeout(timeout);
         let method = method.to_owned();
+        let context = trace.context();
         let waited = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            // The call continues the HTTP caller's trace; a blocking-pool thread holds no
+            // other context, and the guard leaves it none.
+            let _attached = context.as_ref().map(CallContext::attach);
             client
                 .start_call_fallible::<_, Value, Value>(&method, &arguments)
                 .and_then(|pending| pending.wait())

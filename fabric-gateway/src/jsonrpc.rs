@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
-use crate::bridge::Target;
+use crate::bridge::{Target, Trace};
 use crate::failure::{code, CallError};
 use crate::gateway::Gateway;
 use crate::rest::{asked_timeout, TimeoutQuery};
@@ -54,7 +54,8 @@ pub(crate) async fn handle(
         }
     };
     let target = Target::find(&gateway, &domain, &service_type, &id);
-    answer(respond(&gateway, &target, &body, timeout).await)
+    let trace = Trace::of(&headers);
+    answer(respond(&gateway, &target, &body, timeout, &trace).await)
 }
 
 fn answer(response: Option<Value>) -> Response {
@@ -75,6 +76,7 @@ async fn respond(
     target: &Result<Target, CallError>,
     body: &[u8],
     timeout: Duration,
+    trace: &Trace,
 ) -> Option<Value> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
@@ -91,13 +93,13 @@ async fn respond(
             let answers = join_all(
                 items
                     .into_iter()
-                    .map(|item| one(gateway, target, item, timeout)),
+                    .map(|item| one(gateway, target, item, timeout, trace)),
             )
             .await;
             let answers: Vec<Value> = answers.into_iter().flatten().collect();
             (!answers.is_empty()).then_some(Value::Array(answers))
         }
-        single => one(gateway, target, single, timeout).await,
+        single => one(gateway, target, single, timeout, trace).await,
     }
 }
 
@@ -107,13 +109,14 @@ async fn one(
     target: &Result<Target, CallError>,
     item: Value,
     timeout: Duration,
+    trace: &Trace,
 ) -> Option<Value> {
     let request = match check(item) {
         Ok(request) => request,
         Err((id, message)) => return Some(error(id, code::INVALID_REQUEST, &message, None)),
     };
     let outcome = match target {
-        Ok(target) => call(gateway, target, &request, timeout).await,
+        Ok(target) => call(gateway, target, &request, timeout, trace).await,
         Err(failure) => Err(failure.clone()),
     };
     let id = request.id?;
@@ -128,6 +131,7 @@ async fn call(
     target: &Target,
     request: &Request,
     timeout: Duration,
+    trace: &Trace,
 ) -> Result<Value, CallError> {
     let method = target.method(&request.method)?;
     let arguments = match &request.params {
@@ -158,7 +162,7 @@ async fn call(
         }
     };
     target
-        .call(gateway, &request.method, arguments, timeout)
+        .call(gateway, &request.method, arguments, timeout, trace)
         .await
 }
 

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::bridge::Target;
+use crate::bridge::{Target, Trace};
 use crate::duration::parse_duration;
 use crate::failure::CallError;
 use crate::gateway::Gateway;
@@ -57,7 +57,12 @@ pub(crate) async fn handle(
         Err(message) => return failure(CallError::BadArguments(message)),
     };
     let outcome = match Target::find(&gateway, &domain, &service_type, &id) {
-        Ok(target) => target.call(&gateway, &method, arguments, timeout).await,
+        Ok(target) => {
+            let trace = Trace::of(&headers);
+            target
+                .call(&gateway, &method, arguments, timeout, &trace)
+                .await
+        }
         Err(failure) => Err(failure),
     };
     match outcome {

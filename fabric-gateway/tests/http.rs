@@ -95,6 +95,39 @@ async fn rest_calls_answer_with_the_status_of_each_outcome() {
     let fast = post(router, &format!("{base}/nap?timeout=5s"), r#"{"ms": 10}"#).await;
     assert_eq!(fast.json(), json!(10), "capped, but long enough");
 
+    // `traceparent` passed through: the service runs in the caller's trace.
+    let traced = Request::post(format!("{base}/trace_id"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(router, traced).await.json(),
+        json!("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let traced = Request::post(format!("/jsonrpc/{}/calc/c1", world.domain))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .body(Body::from(
+            r#"{"jsonrpc": "2.0", "method": "trace_id", "id": 1}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        send(router, traced).await.json()["result"],
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    let untraced = post(router, &format!("{base}/trace_id"), "").await.json();
+    assert_eq!(
+        untraced.as_str().map(str::len),
+        Some(32),
+        "a new trace otherwise: {untraced}"
+    );
+    assert_ne!(untraced, json!("4bf92f3577b34da6a3ce929d0e0e4736"));
+
     // The gateway's broker connection gone: 502, and -32003 over JSON-RPC.
     world
         .gateway

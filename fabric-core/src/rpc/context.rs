@@ -128,6 +128,28 @@ impl CallContext {
         CallContext::outgoing().0
     }
 
+    /// A context that continues the W3C trace of a request from outside fabric: `traceparent`
+    /// (and `tracestate`) as an HTTP gateway received them. [`attach`](Self::attach) it on
+    /// the thread that then calls services: their calls continue that trace, in a span of
+    /// their own whose parent is the one the header names. It belongs to no call of a
+    /// server, so its [`method`](Self::method) and [`queue`](Self::queue) are empty, and it
+    /// sets no deadline. `None` when `traceparent` is not W3C's.
+    ///
+    /// ```
+    /// use fabric_core::CallContext;
+    ///
+    /// let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let context = CallContext::continue_trace(traceparent, None).unwrap();
+    /// assert_eq!(context.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert_eq!(context.parent_span_id(), Some("00f067aa0ba902b7"));
+    /// let _attached = context.attach(); // calls made on this thread now continue the trace
+    /// assert!(CallContext::continue_trace("not a traceparent", None).is_none());
+    /// ```
+    pub fn continue_trace(traceparent: &str, tracestate: Option<&str>) -> Option<CallContext> {
+        let trace = TraceContext::continue_from(traceparent, tracestate)?;
+        Some(CallContext::new("", "", Codec::Json, trace, None))
+    }
+
     /// Makes this the current call of this thread until the guard is dropped: for a method
     /// that hands work to a thread of its own, whose calls should continue its trace and
     /// respect its deadline.

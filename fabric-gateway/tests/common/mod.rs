@@ -64,6 +64,9 @@ pub trait Calc {
 
     /// Greets, `times` times (default once).
     fn greet(&self, name: String, times: Option<u32>) -> Vec<String>;
+
+    /// The trace id this call runs in.
+    fn trace_id(&self) -> String;
 }
 
 /// The service; what notifications did is kept in `seen`.
@@ -106,6 +109,11 @@ impl Calc for Impl {
         (0..times.unwrap_or(1))
             .map(|_| format!("hello, {name}"))
             .collect()
+    }
+    fn trace_id(&self) -> String {
+        fabric_core::CallContext::current()
+            .map(|call| call.trace_id().to_owned())
+            .unwrap_or_default()
     }
 }
 
