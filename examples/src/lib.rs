@@ -79,9 +79,60 @@ pub struct Reading {
     pub celsius: f64,
 }
 
-/// The events of the order → inventory → shipment choreography (topic `{domain}.events`).
+/// The events of the order → inventory → shipment choreography (topic `{domain}.events`),
+/// and its HTTP entry: the [`OrderDesk`](shop::OrderDesk) service, which `fabric-gateway`
+/// puts behind `POST /services/{domain}/orders/desk/place_order`.
 pub mod shop {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use fabric_core::{fabric_service, Fabric};
     use serde::{Deserialize, Serialize};
+
+    /// Where orders come in from outside: a client (through the HTTP gateway, or in Rust)
+    /// places an order, and the desk starts the choreography with `order.created`.
+    #[fabric_service]
+    pub trait OrderDesk {
+        /// Places an order of `quantity` of `item`: publishes `order.created` (confirmed by
+        /// the broker) and answers the order's id. The inventory and shipment services take
+        /// it from there.
+        fn place_order(&self, item: String, quantity: u32) -> Result<u32, String>;
+    }
+
+    /// The desk: numbers orders from `first` and publishes them on its fabric.
+    #[derive(Debug)]
+    pub struct Desk {
+        fabric: Fabric,
+        next: AtomicU32,
+    }
+
+    impl Desk {
+        /// A desk publishing on `fabric`, numbering orders from `first`.
+        pub fn new(fabric: Fabric, first: u32) -> Desk {
+            Desk {
+                fabric,
+                next: AtomicU32::new(first),
+            }
+        }
+    }
+
+    impl OrderDesk for Desk {
+        fn place_order(&self, item: String, quantity: u32) -> Result<u32, String> {
+            if quantity == 0 {
+                return Err("an order needs a quantity of at least 1".to_owned());
+            }
+            let order_id = self.next.fetch_add(1, Ordering::Relaxed);
+            let order = OrderCreated {
+                order_id,
+                item,
+                quantity,
+            };
+            self.fabric
+                .publish_event("order.created", &order)
+                .and_then(|receipt| receipt.wait())
+                .map_err(|e| format!("order {order_id} not placed: {e}"))?;
+            Ok(order_id)
+        }
+    }
 
     /// `order.created`: a customer ordered `quantity` of `item`.
     #[derive(Debug, Clone, Serialize, Deserialize)]

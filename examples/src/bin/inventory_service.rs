@@ -6,13 +6,17 @@
 
 use std::collections::HashMap;
 
-use fabric_core::{Fabric, FabricConfig, Message};
+use fabric_core::{Codec, Fabric, FabricConfig, Message};
 use fabric_examples::shop::{OrderCreated, Shipment, StockChange};
 use fabric_examples::{broker_url, ctrl_c, domain_arg};
 
 fn main() -> anyhow::Result<()> {
     let domain = domain_arg();
-    let fabric = Fabric::connect(FabricConfig::new(&broker_url(), &domain, "inventory", "i1"))?;
+    // JSON events: readable by the order desk's HTTP clients (through fabric-gateway) and by
+    // Python subscribers; fabric subscribers decode by content type either way.
+    let fabric = Fabric::connect(
+        FabricConfig::new(&broker_url(), &domain, "inventory", "i1").codec(Codec::Json),
+    )?;
     let mut stock: HashMap<String, u32> = [("book", 10), ("lamp", 2), ("piano", 1)]
         .into_iter()
         .map(|(item, count)| (item.to_owned(), count))

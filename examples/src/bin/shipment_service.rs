@@ -4,13 +4,17 @@
 //!
 //! Usage: `shipment_service [DOMAIN]`.
 
-use fabric_core::{Fabric, FabricConfig};
+use fabric_core::{Codec, Fabric, FabricConfig};
 use fabric_examples::shop::{Shipment, StockChange};
 use fabric_examples::{broker_url, ctrl_c, domain_arg};
 
 fn main() -> anyhow::Result<()> {
     let domain = domain_arg();
-    let fabric = Fabric::connect(FabricConfig::new(&broker_url(), &domain, "shipment", "s1"))?;
+    // JSON events: readable by the order desk's HTTP clients (through fabric-gateway) and by
+    // Python subscribers; fabric subscribers decode by content type either way.
+    let fabric = Fabric::connect(
+        FabricConfig::new(&broker_url(), &domain, "shipment", "s1").codec(Codec::Json),
+    )?;
     let publisher = fabric.clone();
     let _subscription = fabric
         .event_subscriber("shipment")
