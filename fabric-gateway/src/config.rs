@@ -41,8 +41,9 @@ impl Default for GatewayConfig {
 
 impl GatewayConfig {
     /// Requires `Authorization: Bearer TOKEN` on every route but the page itself (`/`);
-    /// others get 401. Server-Sent Events, which a browser's `EventSource` cannot send a
-    /// header with, may carry it as `?access_token=TOKEN` instead.
+    /// requests without it get 401. Server-Sent Events, which a browser's `EventSource` cannot send a
+    /// header with, may carry it as `?access_token=TOKEN` instead (compared as written, not
+    /// percent-decoded: choose a URL-safe token). The page shows no data without it.
     #[must_use = "token returns the config with the token set"]
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
