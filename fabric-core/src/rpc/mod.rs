@@ -1,5 +1,6 @@
 //! Remote procedure calls: the client, the server and the messages between them.
 
+mod answer;
 mod arguments;
 mod caller;
 mod client;

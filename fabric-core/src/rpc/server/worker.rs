@@ -4,7 +4,6 @@
 //! A worker decodes, runs the user's method, publishes the reply and then acks: a worker that
 //! dies before the ack leaves the call to be redelivered to another consumer.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,14 +15,14 @@ use crate::address::ServiceAddress;
 use crate::broker::link::Link;
 use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology::{self, Declaration};
-use crate::codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
+use crate::codec::{Codec, BINCODE_CONTENT_TYPE};
 use crate::error::{Error, Result};
-use crate::observe::{self, ServerCall};
+use crate::observe::ServerCall;
 use crate::registry::ServerLoad;
-use crate::rpc::context::{CallContext, CurrentCall};
+use crate::rpc::answer::{self, Answer};
+use crate::rpc::context::CallContext;
 use crate::rpc::dispatch::Dispatch;
 use crate::rpc::protocol::{self, error_kind};
-use crate::rpc::reply::{DispatchError, Reply};
 use crate::trace::TraceContext;
 
 /// What all workers of a server share.
@@ -281,96 +280,9 @@ impl<D: Dispatch> Worker<D> {
         context.reply_to = properties.reply_to().clone();
         context.redelivered = delivery.redelivered;
         self.shared.load.call_started();
-        // Restores the previous context when dropped, also if `execute` unwinds.
-        let _call = CurrentCall::enter(context);
-        let answer = observed.run(|| self.execute(method, codec, &delivery.body));
+        let answer = answer::run_call(&*self.dispatcher, context, observed, &delivery.body);
         self.shared.load.call_finished();
         answer
-    }
-
-    /// Decodes, runs and encodes one call.
-    fn execute(&self, method: &str, codec: Codec, body: &[u8]) -> Answer {
-        let outcome = if method == protocol::HEALTH_CHECK {
-            Ok(Reply::value(codec, &true))
-        } else {
-            catch_unwind(AssertUnwindSafe(|| {
-                self.dispatcher.dispatch(method, codec, body)
-            }))
-        };
-        match outcome {
-            Ok(Ok(reply)) => Answer::reply(reply),
-            Ok(Err(DispatchError::UnknownMethod)) => Answer::failure(
-                error_kind::UNKNOWN_METHOD,
-                format!("{} has no method `{method}`", D::SERVICE),
-            ),
-            Ok(Err(DispatchError::BadArguments(message))) => {
-                Answer::failure(error_kind::BAD_ARGUMENTS, message)
-            }
-            Ok(Err(DispatchError::Unencodable(message))) => {
-                log::error!(
-                    "fabric: {}::{method} answered what cannot be encoded: {message}",
-                    D::SERVICE
-                );
-                Answer::failure(
-                    error_kind::INTERNAL,
-                    format!("the outcome of `{method}` cannot be encoded: {message}"),
-                )
-            }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
-                log::error!("fabric: {}::{method} panicked: {message}", D::SERVICE);
-                Answer::failure(
-                    error_kind::PANIC,
-                    format!("the handler panicked: {message}"),
-                )
-            }
-        }
-    }
-}
-
-/// The reply to one call, as it goes on the wire.
-struct Answer {
-    /// The message's `type`: `result` or `error`.
-    kind: &'static str,
-    /// The outcome's label for metrics and tracing (see `observe`).
-    outcome: &'static str,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    /// What the method answered: its value, or its own error.
-    fn reply(reply: Reply) -> Answer {
-        let (kind, outcome) = if reply.is_error() {
-            (protocol::TYPE_ERROR, observe::SERVICE_ERROR)
-        } else {
-            (protocol::TYPE_RESULT, observe::OK)
-        };
-        Answer {
-            kind,
-            outcome,
-            content_type: reply.codec().content_type(),
-            body: reply.into_body(),
-        }
-    }
-
-    /// A failure of the server's own, in JSON as amqp-fabric writes error replies.
-    fn failure(kind: &'static str, message: String) -> Answer {
-        Answer {
-            kind: protocol::TYPE_ERROR,
-            // Python's name for it on the wire, fabric's own in labels.
-            outcome: if kind == error_kind::BAD_ARGUMENTS {
-                "bad_arguments"
-            } else {
-                kind
-            },
-            content_type: JSON_CONTENT_TYPE,
-            body: protocol::encode_error(kind, &message),
-        }
     }
 }
 
