@@ -8,6 +8,11 @@ use crate::broker::tls::TlsConfig;
 use crate::broker::url::mask_password;
 use crate::codec::Codec;
 
+/// How long a call waits for its reply unless configured otherwise.
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The codec of calls unless configured otherwise.
+pub(crate) const DEFAULT_CODEC: Codec = Codec::Bincode;
+
 /// Settings of one fabric participant: the broker it uses and who it is.
 ///
 /// Built with [`FabricConfig::new`] and refined with the builder methods; checked by
@@ -63,8 +68,8 @@ impl FabricConfig {
             version: "0.0.0".to_owned(),
             heartbeat: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(30),
-            codec: Codec::Bincode,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            codec: DEFAULT_CODEC,
             keep_alive: None,
             keep_alive_listen: false,
             discovery_ttl: Duration::from_secs(5),

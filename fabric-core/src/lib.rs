@@ -151,6 +151,7 @@ mod participant;
 mod registry;
 mod rpc;
 mod stream;
+pub mod testing;
 mod thread;
 mod token;
 mod trace;

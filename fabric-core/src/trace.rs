@@ -86,6 +86,13 @@ impl TraceContext {
             .unwrap_or_else(TraceContext::root)
     }
 
+    /// What a receiver of a message sent from this span works in, as [`received`](Self::received)
+    /// makes it from the message's headers: for a call that never crosses the wire.
+    pub(crate) fn child(&self) -> TraceContext {
+        TraceContext::continue_from(&self.traceparent(), self.state.as_deref())
+            .unwrap_or_else(TraceContext::root)
+    }
+
     /// Writes this span, as the sender of a message, into its `headers`: `traceparent`, and
     /// `tracestate` when there is one.
     pub(crate) fn write_to(&self, headers: &mut FieldTable) {

@@ -145,7 +145,12 @@ impl<'a> ServiceGenerator<'a> {
     /// The client's own methods, then one method per trait method.
     fn client_methods(&self) -> TokenStream {
         let ServiceGenerator {
-            vis, cfgs, client, ..
+            vis,
+            cfgs,
+            client,
+            server,
+            trait_ident,
+            ..
         } = self;
         let calls = self
             .service
@@ -187,6 +192,17 @@ impl<'a> ServiceGenerator<'a> {
                 }
 
                 #contract_fn
+
+                /// A client whose calls run on `imp` in this process, with no broker: for
+                /// tests. Each call goes through the real codec and dispatcher on a thread
+                /// of its own, with its `CallContext` set and a panic caught, so it fails
+                /// as it would over the broker. See `RpcClient::local`.
+                #vis fn local<T>(imp: T) -> Self
+                where
+                    T: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static,
+                {
+                    Self::from_rpc(::fabric_core::RpcClient::local(#server { imp }))
+                }
 
                 /// Wraps an untyped `RpcClient` that already points at an instance of the
                 /// service.

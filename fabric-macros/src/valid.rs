@@ -20,6 +20,7 @@ const CLIENT_METHODS: &[&str] = &[
     "connect_checked",
     "contract",
     "from_rpc",
+    "local",
     "with_timeout",
     "with_codec",
     "with_retry",

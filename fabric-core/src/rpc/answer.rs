@@ -94,7 +94,9 @@ fn execute<D: Dispatch>(dispatcher: &D, method: &str, codec: Codec, body: &[u8])
     let outcome = if method == protocol::HEALTH_CHECK {
         Ok(Reply::value(codec, &true))
     } else {
-        catch_unwind(AssertUnwindSafe(|| dispatcher.dispatch(method, codec, body)))
+        catch_unwind(AssertUnwindSafe(|| {
+            dispatcher.dispatch(method, codec, body)
+        }))
     };
     match outcome {
         Ok(Ok(reply)) => Answer::reply(reply),

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::caller::{Caller, Outcome, PendingReply};
 use super::context::CallContext;
+use super::dispatch::Dispatch;
+use super::local::{Faults, LocalReply, LocalTransport};
 use super::protocol::{self, error_kind, Failure};
 use super::retry::RetryPolicy;
 use crate::address::ServiceAddress;
@@ -37,9 +39,7 @@ use crate::participant::Participant;
 /// ```
 #[derive(Clone)]
 pub struct RpcClient {
-    /// The fabric's connection and a hold that keeps it open while the client lives.
-    participant: Participant,
-    caller: Arc<Caller>,
+    transport: Transport,
     address: Arc<ServiceAddress>,
     timeout: Duration,
     codec: Codec,
@@ -52,8 +52,22 @@ impl std::fmt::Debug for RpcClient {
             .field("service", &self.address.fqn())
             .field("timeout", &self.timeout)
             .field("codec", &self.codec)
+            .field("local", &matches!(self.transport, Transport::Local(_)))
             .finish()
     }
+}
+
+/// Where a client's calls go.
+#[derive(Clone)]
+enum Transport {
+    /// To the broker, over a fabric's connection.
+    Broker {
+        /// The fabric's connection and a hold that keeps it open while the client lives.
+        participant: Participant,
+        caller: Arc<Caller>,
+    },
+    /// To a dispatcher in this process (`RpcClient::local`).
+    Local(Arc<LocalTransport>),
 }
 
 impl RpcClient {
@@ -69,9 +83,53 @@ impl RpcClient {
             timeout: config.call_timeout,
             codec: config.codec,
             retry: RetryPolicy::default(),
-            participant,
-            caller,
+            transport: Transport::Broker {
+                participant,
+                caller,
+            },
             address: Arc::new(address),
+        }
+    }
+
+    /// A client whose calls run in this process on `dispatcher`, with no broker and no
+    /// network: for tests of code that calls a service. Generated clients offer it as
+    /// `{Trait}Client::local(imp)`.
+    ///
+    /// A call goes the way it goes over the broker, minus the broker: its arguments are
+    /// encoded with the client's codec, a thread of its own runs the dispatcher with a
+    /// [`CallContext`] set (trace, deadline, correlation id) and the panic caught, and the
+    /// reply is encoded and decoded again. So a type that does not round-trip fails as it
+    /// would on the wire, a panic is [`Error::Remote`] with kind `"panic"`, arguments that do
+    /// not fit are [`Error::BadArguments`], the service's own errors arrive intact, and a call
+    /// that takes longer than the timeout fails with [`Error::Timeout`]. `with_timeout`,
+    /// `with_codec`, `with_retry` and idempotent retries work as on a broker client;
+    /// [`local_faults`](Self::local_faults) makes calls fail on demand.
+    ///
+    /// The address is `local.{SERVICE}.local` (see [`Dispatch::SERVICE`]); the timeout is
+    /// 30 s and the codec bincode, as [`FabricConfig`](crate::FabricConfig)'s defaults.
+    ///
+    /// A call that timed out or was dropped goes on running on its thread; dropping the last
+    /// clone of the client waits for such calls to end, so no thread is left behind.
+    pub fn local<D: Dispatch>(dispatcher: D) -> RpcClient {
+        let address = ServiceAddress::new("local", D::SERVICE, "local")
+            .or_else(|_| ServiceAddress::new("local", "service", "local"))
+            .expect("a valid address");
+        RpcClient {
+            timeout: crate::config::DEFAULT_CALL_TIMEOUT,
+            codec: crate::config::DEFAULT_CODEC,
+            retry: RetryPolicy::default(),
+            transport: Transport::Local(Arc::new(LocalTransport::new(dispatcher))),
+            address: Arc::new(address),
+        }
+    }
+
+    /// The faults of a local client ([`local`](Self::local)), to make its next calls fail
+    /// with a [`Fault`](crate::testing::Fault) of choice; `None` for a client over the
+    /// broker. Every clone of the client shares them.
+    pub fn local_faults(&self) -> Option<Faults> {
+        match &self.transport {
+            Transport::Local(local) => Some(local.faults().clone()),
+            Transport::Broker { .. } => None,
         }
     }
 
@@ -270,9 +328,23 @@ impl RpcClient {
             let body = self
                 .codec
                 .encode(args, format_args!("the arguments of `{method}`"))?;
-            let reply = self
-                .caller
-                .send(queue, body, self.codec, timeout, observed.trace())?;
+            let reply = match &self.transport {
+                Transport::Broker { caller, .. } => Waiting::Broker(caller.send(
+                    queue,
+                    body,
+                    self.codec,
+                    timeout,
+                    observed.trace(),
+                )?),
+                Transport::Local(local) => Waiting::Local(local.send(
+                    &self.address,
+                    method,
+                    body,
+                    self.codec,
+                    timeout,
+                    observed.trace(),
+                )?),
+            };
             Ok((timeout, reply))
         })();
         match sent {
@@ -377,12 +449,14 @@ impl RpcClient {
     /// queue that exists by now was being declared when the call came back (a server
     /// starting, or declaring again after a reconnection): the service was not there yet.
     fn unroutable(&self, method: &str) -> Error {
+        let Transport::Broker { participant, .. } = &self.transport else {
+            return Error::NoSuchService {
+                service: self.address.fqn(),
+            };
+        };
         let exists = |method: &str| {
             let queue = self.address.method_queue(method);
-            self.participant
-                .link()
-                .queue_exists(&queue)
-                .unwrap_or(false)
+            participant.link().queue_exists(&queue).unwrap_or(false)
         };
         if exists(protocol::HEALTH_CHECK) && !exists(method) {
             Error::UnknownMethod {
@@ -454,7 +528,7 @@ pub struct PendingCall<R> {
     method: String,
     /// What the call waits at most: the client's timeout, or less inside a handler.
     timeout: Duration,
-    reply: PendingReply,
+    reply: Waiting,
     read: ReadAnswer<R>,
     /// What the call tells metrics and tracing when it ends.
     observed: ClientCall,
@@ -469,6 +543,22 @@ impl<R> PendingCall<R> {
             .outcome(&self.method, outcome, self.read, self.timeout);
         self.observed.finish(label);
         result
+    }
+}
+
+/// A sent call's reply to come, from the broker or from a local call.
+enum Waiting {
+    Broker(PendingReply),
+    Local(LocalReply),
+}
+
+impl Waiting {
+    /// The outcome, or `None` when the call's deadline passed first.
+    fn wait(self) -> Option<Outcome> {
+        match self {
+            Waiting::Broker(reply) => reply.wait(),
+            Waiting::Local(reply) => reply.wait(),
+        }
     }
 }
 

@@ -1,0 +1,10 @@
+//! Testing services and the code that calls them: in process without a broker, and against
+//! a throwaway broker.
+//!
+//! - A generated client in local mode, `{Trait}Client::local(imp)` (or
+//!   [`RpcClient::local`](crate::RpcClient::local)), runs every call on the implementation in
+//!   this process, through the real codec and dispatcher: no broker, no network.
+//! - [`Faults`] make a local client's next calls fail with a [`Fault`] (an interrupted call,
+//!   an unavailable broker, a timeout), to test retry and fallback paths.
+
+pub use crate::rpc::{Fault, Faults};
