@@ -178,7 +178,7 @@ pub use rpc::{
     ServerBuilder, Wire,
 };
 pub use stream::{
-    DataStream, Events, HeaderValue, Headers, Inbox, Message, Subscriber, SubscriberKind,
+    DataStream, Events, HeaderValue, Headers, Inbox, Message, Publish, Subscriber, SubscriberKind,
 };
 
 /// Turns a trait into a fabric service: a typed client, a server and the wire types.

@@ -54,7 +54,8 @@ pub struct Receipt {
     confirms: Receiver<Confirm>,
     /// Which session (connection generation) that channel belongs to.
     session: u64,
-    shared: Arc<Shared>,
+    /// `None` for a receipt settled from the start ([`Receipt::settled`]).
+    shared: Option<Arc<Shared>>,
 }
 
 impl std::fmt::Debug for Receipt {
@@ -66,6 +67,19 @@ impl std::fmt::Debug for Receipt {
 }
 
 impl Receipt {
+    /// The receipt of a message taken at once, by no broker: what a test double of a
+    /// publisher (`testing::Recorder`) hands back.
+    pub(crate) fn settled() -> Receipt {
+        let (answer, receipt) = bounded(1);
+        let _ = answer.send(Ok(()));
+        Receipt {
+            answer: receipt,
+            confirms: never(),
+            session: 0,
+            shared: None,
+        }
+    }
+
     /// Blocks until the broker has taken the message (`Ok`) or refused it
     /// ([`Error::PublishRejected`]). If the connection (or the publishing channel) broke
     /// before the broker answered, fails at once with [`Error::ConnectionLost`]: the message
@@ -95,7 +109,9 @@ impl Receipt {
                         // still waiting. Stop reading the ended stream.
                         confirms = &ended;
                     }
-                    self.shared.take(self.session, confirm);
+                    if let Some(shared) = &self.shared {
+                        shared.take(self.session, confirm);
+                    }
                 }
                 recv(timer) -> _ => {
                     let timeout = limit.map_or(Duration::ZERO, |(_, timeout)| timeout);
@@ -354,7 +370,7 @@ impl ConfirmingPublisher {
                         answer: receipt,
                         confirms: session.confirms.clone(),
                         session: session.generation,
-                        shared: Arc::clone(shared),
+                        shared: Some(Arc::clone(shared)),
                     });
                 }
                 Err(error) => {

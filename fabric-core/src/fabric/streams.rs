@@ -6,7 +6,7 @@ use super::Fabric;
 use crate::broker::consumer::Subscription;
 use crate::broker::publisher::Receipt;
 use crate::error::Result;
-use crate::stream::{data, events, DataStream, Events, Headers, Message, Subscriber};
+use crate::stream::{data, events, DataStream, Events, Headers, Message, Publish, Subscriber};
 
 impl Fabric {
     /// Publishes `body` to the domain's data stream with `headers`, to which the publisher's
@@ -125,5 +125,27 @@ impl Fabric {
         F: FnMut(Message) + Send + 'static,
     {
         self.event_subscriber(name).topic(pattern).handle(handler)
+    }
+}
+
+impl Publish for Fabric {
+    fn publish_data(&self, body: &[u8], headers: &Headers) -> Result<Receipt> {
+        Fabric::publish_data(self, body, headers)
+    }
+
+    fn publish_data_value<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        headers: &Headers,
+    ) -> Result<Receipt> {
+        Fabric::publish_data_value(self, value, headers)
+    }
+
+    fn publish_event<T: Serialize + ?Sized>(
+        &self,
+        routing_key: &str,
+        payload: &T,
+    ) -> Result<Receipt> {
+        Fabric::publish_event(self, routing_key, payload)
     }
 }

@@ -6,12 +6,14 @@ use amiquip::{AmqpProperties, AmqpValue, ExchangeType, FieldTable};
 use super::headers::stamped;
 use super::subscriber::{sealed, Subscriber, SubscriberKind};
 use super::{HeaderValue, Headers};
+use crate::address::ServiceAddress;
 use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::error::Result;
 use crate::observe;
 use crate::participant::Participant;
 use crate::rpc::CallContext;
+use crate::trace::TraceContext;
 
 /// The domain's data exchange.
 fn exchange(participant: &Participant) -> String {
@@ -30,6 +32,24 @@ fn exchange_declaration(name: &str) -> Declaration {
     }
 }
 
+/// The properties of a data message sent from the span `trace` by `address`: `headers` and
+/// the publisher's own (`service_id`, `service_type`), and the content type of a typed
+/// publish.
+pub(crate) fn properties(
+    address: &ServiceAddress,
+    headers: &Headers,
+    content_type: Option<&str>,
+    trace: &TraceContext,
+) -> AmqpProperties {
+    let mut table = stamped(address, headers);
+    trace.write_to(&mut table);
+    let properties = AmqpProperties::default().with_headers(table);
+    match content_type {
+        Some(content_type) => properties.with_content_type(content_type.to_owned()),
+        None => properties,
+    }
+}
+
 /// Publishes `body` to the domain's data stream with `headers` and the publisher's own
 /// (`service_id`, `service_type`), and the content type of a typed publish.
 pub(crate) fn publish(
@@ -40,15 +60,7 @@ pub(crate) fn publish(
     content_type: Option<&str>,
 ) -> Result<Receipt> {
     let trace = CallContext::outgoing_trace();
-    let properties = || {
-        let mut table = stamped(participant.address(), headers);
-        trace.write_to(&mut table);
-        let properties = AmqpProperties::default().with_headers(table);
-        match content_type {
-            Some(content_type) => properties.with_content_type(content_type.to_owned()),
-            None => properties,
-        }
-    };
+    let properties = || self::properties(participant.address(), headers, content_type, &trace);
     // The publisher declares the exchange on each connection before its first message.
     let receipt = publisher.publish(Outgoing {
         exchange: exchange(participant),

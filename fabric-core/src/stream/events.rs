@@ -9,7 +9,7 @@ use amiquip::{AmqpProperties, ExchangeType, FieldTable};
 use super::headers::stamped;
 use super::subscriber::{sealed, Subscriber, SubscriberKind};
 use super::Headers;
-use crate::address::AMQP_NAME_MAX;
+use crate::address::{ServiceAddress, AMQP_NAME_MAX};
 use crate::broker::publisher::{ConfirmingPublisher, Outgoing, Receipt};
 use crate::broker::topology::Declaration;
 use crate::codec::Codec;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::observe;
 use crate::participant::Participant;
 use crate::rpc::CallContext;
+use crate::trace::TraceContext;
 
 /// The domain's topic exchange: durable, so bindings of durable subscribers outlive a restart.
 fn exchange_declaration(name: &str) -> Declaration {
@@ -29,7 +30,7 @@ fn exchange_declaration(name: &str) -> Declaration {
 }
 
 /// Checks a routing key (or, with `pattern`, a binding pattern with `*` and `#`).
-fn check_topic(topic: &str, pattern: bool) -> Result<()> {
+pub(crate) fn check_topic(topic: &str, pattern: bool) -> Result<()> {
     let kind = if pattern {
         "topic pattern"
     } else {
@@ -67,6 +68,20 @@ fn check_topic(topic: &str, pattern: bool) -> Result<()> {
     Ok(())
 }
 
+/// The properties of an event encoded with `codec`, sent from the span `trace` by
+/// `address`: headers carry the publisher's `service_id` and `service_type`.
+pub(crate) fn properties(
+    address: &ServiceAddress,
+    codec: Codec,
+    trace: &TraceContext,
+) -> AmqpProperties {
+    let mut table = stamped(address, &Headers::new());
+    trace.write_to(&mut table);
+    AmqpProperties::default()
+        .with_content_type(codec.content_type().to_owned())
+        .with_headers(table)
+}
+
 /// Publishes `body`, encoded with `codec`, as an event with routing key `routing_key`;
 /// headers carry the publisher's `service_id` and `service_type`.
 pub(crate) fn publish(
@@ -78,13 +93,7 @@ pub(crate) fn publish(
 ) -> Result<Receipt> {
     check_topic(routing_key, false)?;
     let trace = CallContext::outgoing_trace();
-    let properties = || {
-        let mut table = stamped(participant.address(), &Headers::new());
-        trace.write_to(&mut table);
-        AmqpProperties::default()
-            .with_content_type(codec.content_type().to_owned())
-            .with_headers(table)
-    };
+    let properties = || self::properties(participant.address(), codec, &trace);
     // The publisher declares the exchange on each connection before its first message.
     let receipt = publisher.publish(Outgoing {
         exchange: participant.address().events_exchange(),

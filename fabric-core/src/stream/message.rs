@@ -35,6 +35,21 @@ impl Message {
         }
     }
 
+    /// A message as a subscriber would receive it, published with `properties` to
+    /// `routing_key`, for a test double that keeps what it publishes.
+    pub(crate) fn published(
+        body: Vec<u8>,
+        properties: AmqpProperties,
+        routing_key: &str,
+    ) -> Message {
+        Message::from_incoming(Incoming {
+            body,
+            properties,
+            routing_key: routing_key.to_owned(),
+            redelivered: false,
+        })
+    }
+
     /// The body as published.
     pub fn body(&self) -> &[u8] {
         &self.body

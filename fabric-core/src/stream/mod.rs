@@ -11,6 +11,7 @@ pub(crate) mod events;
 mod headers;
 mod inbox;
 mod message;
+mod publish;
 mod subscriber;
 
 pub use data::DataStream;
@@ -18,4 +19,5 @@ pub use events::Events;
 pub use headers::{HeaderValue, Headers};
 pub use inbox::Inbox;
 pub use message::Message;
+pub use publish::Publish;
 pub use subscriber::{Subscriber, SubscriberKind};

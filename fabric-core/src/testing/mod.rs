@@ -6,5 +6,11 @@
 //!   this process, through the real codec and dispatcher: no broker, no network.
 //! - [`Faults`] make a local client's next calls fail with a [`Fault`] (an interrupted call,
 //!   an unavailable broker, a timeout), to test retry and fallback paths.
+//! - A [`Recorder`] is a [`Publish`](crate::Publish) that keeps the data messages and events
+//!   the code under test publishes, with their headers and routing keys.
 
 pub use crate::rpc::{Fault, Faults};
+
+mod recorder;
+
+pub use recorder::Recorder;
