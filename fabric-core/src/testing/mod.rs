@@ -8,9 +8,17 @@
 //!   an unavailable broker, a timeout), to test retry and fallback paths.
 //! - A [`Recorder`] is a [`Publish`](crate::Publish) that keeps the data messages and events
 //!   the code under test publishes, with their headers and routing keys.
+//! - With the `testing` feature, a [`TestBroker`] is a throwaway RabbitMQ node of the test's
+//!   own, on free ports, to stop, kill and restart.
 
 pub use crate::rpc::{Fault, Faults};
 
 mod recorder;
 
 pub use recorder::Recorder;
+
+#[cfg(feature = "testing")]
+mod broker;
+
+#[cfg(feature = "testing")]
+pub use broker::{scratch_dir, TestBroker, TlsListener};
