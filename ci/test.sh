@@ -56,6 +56,11 @@ cargo clippy -p fabric-core --all-targets --locked -- -D warnings
 cargo clippy -p fabric-core --features tracing --all-targets --locked -- -D warnings
 cargo clippy -p fabric-core --features opentelemetry --all-targets --locked -- -D warnings
 
+# fabric-core's own tests turn the `testing` feature on (a dev-dependency on itself), so the
+# workspace steps lint and run `testing::TestBroker` (tests/test_broker.rs and the fault tests).
+step "cargo clippy -D warnings, fabric-core with the testing feature (TestBroker)"
+cargo clippy -p fabric-core --features testing --all-targets --locked -- -D warnings
+
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p fabric-core --no-deps --locked --quiet

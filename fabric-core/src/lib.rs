@@ -52,7 +52,8 @@
 //! For a trait `Multiplier`, [`fabric_service`] keeps the trait as written and adds:
 //! - `MultiplierClient`: a cheap `Clone + Send + Sync` handle with one method per trait
 //!   method, returning [`Result`]`<T>` of the method's return type, plus `connect`,
-//!   `with_timeout`, `with_codec`, `health_check` and `rpc`;
+//!   `local` (calls run on an implementation in process, for tests), `with_timeout`,
+//!   `with_codec`, `health_check` and `rpc`;
 //! - `MultiplierServer<T>`: `MultiplierServer::new(imp)` gives a [`ServerBuilder`] that
 //!   serves any `T: Multiplier + Send + Sync + 'static`;
 //! - `Multiplier{Method}Args`: one struct per method whose fields are the parameters, the
@@ -66,6 +67,16 @@
 //! `Ok(Ok(v))` or `Ok(Err(e))` with `e` intact; the outer [`Result`] is for everything else
 //! that can go wrong with a call ([`Error`]). Arguments a method cannot take are refused
 //! before it runs, as [`Error::BadArguments`] (a Python caller raises `TypeError`).
+//!
+//! ## Testing
+//!
+//! An implementation is a plain Rust type to unit-test. Code that calls a service takes the
+//! generated client, and in tests gets one made with `MultiplierClient::local(imp)`: calls
+//! run in process through the real codec and dispatcher, with no broker, and fail on demand
+//! with [`testing::Faults`]. Code that publishes takes a [`Publish`], which a [`Fabric`] is
+//! and a [`testing::Recorder`] is too. With the `testing` feature, `testing::TestBroker` is a
+//! throwaway RabbitMQ node to test against, and to kill. See [`testing`] for a complete
+//! example of each.
 //!
 //! ## How a call travels
 //!
