@@ -209,3 +209,24 @@ fn each_fault_is_the_error_of_a_broker_client() {
     ));
     assert_eq!(calc.multiply(1, 1).unwrap(), 1);
 }
+
+#[test]
+fn a_call_dropped_unwaited_is_joined_when_the_last_client_goes() {
+    let (release, released) = std::sync::mpsc::channel();
+    let imp = Impl {
+        release: Mutex::new(Some(released)),
+        ..Impl::default()
+    };
+    let done = Arc::clone(&imp.slow_done);
+    let calc = CalcClient::local(imp);
+    let pending = calc
+        .rpc()
+        .start_call::<_, ()>("slow", &CalcSlowArgs {})
+        .unwrap();
+    drop(pending);
+    let clone = calc.clone();
+    drop(calc);
+    release.send(()).unwrap();
+    drop(clone);
+    assert!(done.load(Ordering::SeqCst));
+}

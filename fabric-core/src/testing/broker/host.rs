@@ -63,7 +63,14 @@ pub(super) fn sweep_stale_dirs() {
 /// The RabbitMQ start script to run.
 pub(super) fn server_script() -> PathBuf {
     if let Some(script) = std::env::var_os("FABRIC_TEST_RABBITMQ_SERVER") {
-        return PathBuf::from(script);
+        let script = PathBuf::from(script);
+        assert!(
+            script.exists(),
+            "FABRIC_TEST_RABBITMQ_SERVER names {}, which does not exist: point it at a \
+             rabbitmq-server start script, or unset it to use the installed RabbitMQ",
+            script.display()
+        );
+        return script;
     }
     // The Debian package's /usr/sbin/rabbitmq-server switches to the rabbitmq user and its
     // directories; the script it wraps takes our environment as it is.
