@@ -1,7 +1,8 @@
 //! The example binaries as real processes: killed with SIGKILL mid-traffic, they must leave
 //! no call hanging and nothing behind on the broker.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -12,18 +13,12 @@ use std::collections::HashMap;
 use amiquip::{
     AmqpProperties, Connection, ConsumerMessage, ConsumerOptions, Publish, QueueDeclareOptions,
 };
-use fabric_core::{Codec, Error, Fabric, FabricConfig, ServiceAddress, BINCODE_CONTENT_TYPE};
+use common::{connect, start_serving};
+use fabric_core::{Codec, Error, ServiceAddress, BINCODE_CONTENT_TYPE};
 use fabric_examples::{broker_url, MultiplierClient, MultiplierMultiplyArgs};
 
 fn unique_domain(test: &str) -> String {
     format!("t-{test}-{}", std::process::id())
-}
-
-fn connect(domain: &str) -> Fabric {
-    let url = broker_url();
-    Fabric::connect(FabricConfig::new(&url, domain, "test_client", "t1")).unwrap_or_else(|e| {
-        panic!("these tests need RabbitMQ at {url} (start one with `bash ci/broker.sh`): {e}")
-    })
 }
 
 fn start(binary: &str, domain: &str) -> Child {
@@ -42,27 +37,7 @@ fn start_server(domain: &str) -> Child {
 
 /// [`start_server`] with environment variables for the server.
 fn start_server_with(domain: &str, env: &[(&str, &str)]) -> Child {
-    let binary = env!("CARGO_BIN_EXE_multiplier_server");
-    let mut server = Command::new(binary)
-        .arg(domain)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let stdout = server.stdout.take().unwrap();
-    let (serving_tx, serving) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Reads on to the end, so the server never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving") {
-                let _ = serving_tx.send(());
-            }
-        }
-    });
-    serving
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server process never said it serves");
-    server
+    start_serving(env!("CARGO_BIN_EXE_multiplier_server"), &[domain], env)
 }
 
 /// Queues on the broker whose names mention `domain`.

@@ -2,20 +2,15 @@
 //! span parents in order, a deadline that shrinks at each hop, log records that join the
 //! trace, and a hop that is never run when its caller has already given up.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use fabric_core::{Error, Fabric, FabricConfig, LogFilter, LogLevel, LogRecord};
-use fabric_examples::{broker_url, HopClient};
-
-fn connect(domain: &str) -> Fabric {
-    let url = broker_url();
-    Fabric::connect(FabricConfig::new(&url, domain, "test_client", "t1")).unwrap_or_else(|e| {
-        panic!("these tests need RabbitMQ at {url} (start one with `bash ci/broker.sh`): {e}")
-    })
-}
+use common::{connect, start_serving};
+use fabric_core::{Error, LogFilter, LogLevel, LogRecord};
+use fabric_examples::HopClient;
 
 /// The three hop processes of one chain; killed when dropped, also when a test fails.
 struct Chain {
@@ -43,26 +38,7 @@ impl Drop for Chain {
 }
 
 fn start_hop(domain: &str, name: &str, next: &str) -> Child {
-    let binary = env!("CARGO_BIN_EXE_trace_hop");
-    let mut hop = Command::new(binary)
-        .args([domain, name, next])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let stdout = hop.stdout.take().unwrap();
-    let (serving_tx, serving) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Reads on to the end, so the hop never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving") {
-                let _ = serving_tx.send(());
-            }
-        }
-    });
-    serving
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("hop {name} never said it serves"));
-    hop
+    start_serving(env!("CARGO_BIN_EXE_trace_hop"), &[domain, name, next], &[])
 }
 
 /// Records from `rx` until `enough` holds of them, or fails after 15 s.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::duration;
+use fabric_core::parse_duration;
 
 /// The broker used when neither `--url` nor `FABRIC_URL` names one.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -63,7 +63,7 @@ pub enum Command {
 pub struct Listen {
     /// How long to listen for keep-alives: a service is seen once its next keep-alive
     /// arrives (fabric services announce every second or so by default in the examples).
-    #[arg(long, default_value = "2s", value_parser = duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
 }
 
@@ -95,7 +95,7 @@ pub struct DescribeArgs {
     #[arg(long)]
     pub json: bool,
     /// How long to wait for the service's keep-alive.
-    #[arg(long, default_value = "5s", value_parser = duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
 }
 
@@ -113,14 +113,14 @@ pub struct CallArgs {
     #[arg(long = "args", value_name = "JSON")]
     pub json_args: Option<String>,
     /// How long to wait for the reply.
-    #[arg(long, default_value = "5s", value_parser = duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
     /// Send without checking the arguments against the service's announced contract.
     #[arg(long)]
     pub no_check: bool,
     /// How long to wait for the service's keep-alive, to check the arguments against its
     /// contract; a service that announces none in that time is called unchecked.
-    #[arg(long, default_value = "2s", value_parser = duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
 }
 
@@ -140,7 +140,7 @@ pub struct LogsArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// Without --follow: how long to print what arrives.
-    #[arg(long, default_value = "5s", value_parser = duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
     /// Stop after this many records.
     #[arg(long, short = 'n')]

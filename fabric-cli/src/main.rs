@@ -8,7 +8,6 @@
 mod cli;
 mod commands;
 mod connect;
-mod duration;
 mod failure;
 mod output;
 mod target;

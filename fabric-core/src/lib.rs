@@ -154,6 +154,7 @@ mod bytes;
 mod codec;
 mod config;
 mod contract;
+mod duration;
 mod error;
 mod fabric;
 mod logging;
@@ -177,6 +178,7 @@ pub use bytes::Bytes;
 pub use codec::{Codec, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE};
 pub use config::FabricConfig;
 pub use contract::{Contract, ContractHash, MethodContract, Param};
+pub use duration::parse_duration;
 pub use error::{Error, Refusal, Result, TlsFailure};
 pub use fabric::Fabric;
 #[cfg(feature = "tracing")]

@@ -46,7 +46,6 @@
 mod auth;
 mod bridge;
 mod config;
-mod duration;
 mod events;
 mod failure;
 mod gateway;
@@ -58,5 +57,4 @@ mod schema;
 mod services;
 
 pub use config::GatewayConfig;
-pub use duration::parse_duration;
 pub use gateway::Gateway;

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use fabric_core::parse_duration;
 use fabric_core::{Codec, Fabric, FabricConfig};
-use fabric_gateway::{parse_duration, Gateway, GatewayConfig};
+use fabric_gateway::{Gateway, GatewayConfig};
 
 /// An HTTP gateway in front of fabric (and amqp-fabric) services: JSON-RPC 2.0 at
 /// /jsonrpc/DOMAIN/TYPE/ID, REST at /services/DOMAIN/TYPE/ID/METHOD, the live services at

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::bridge::{Target, Trace};
-use crate::duration::parse_duration;
 use crate::failure::CallError;
 use crate::gateway::Gateway;
+use fabric_core::parse_duration;
 
 /// The header that asks for a call's timeout (`500ms`, `5s`).
 pub(crate) const TIMEOUT_HEADER: &str = "x-fabric-timeout";

@@ -24,9 +24,16 @@ pub(crate) const SERVICE_ERROR: &str = "error";
 /// The outcome of a call whose caller dropped it without waiting for the answer.
 const ABANDONED: &str = "abandoned";
 
-/// One call as its client sees it, from just before it is sent until its answer is read.
+/// Which end of a call is observed.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Client,
+    Server,
+}
+
+/// What both ends of a call keep: its span, and what metrics and tracing need to end it once.
 #[derive(Debug)]
-pub(crate) struct ClientCall {
+struct ObservedCall {
     trace: TraceContext,
     finished: bool,
     #[cfg(feature = "metrics")]
@@ -35,34 +42,30 @@ pub(crate) struct ClientCall {
     span: spans::CallSpan,
 }
 
-impl ClientCall {
-    /// A call of `service`'s `method`, about to be sent from the span `trace`.
-    pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ClientCall {
-        let _ = (service, method);
+impl ObservedCall {
+    fn start(side: Side, service: &ServiceAddress, method: &str, trace: TraceContext) -> Self {
+        let _ = (side, service, method);
         #[cfg(feature = "tracing")]
         let mut trace = trace;
         #[cfg(feature = "tracing")]
-        let span = spans::CallSpan::client(service, method, &mut trace);
-        ClientCall {
+        let span = match side {
+            Side::Client => spans::CallSpan::client(service, method, &mut trace),
+            Side::Server => spans::CallSpan::server(service, method, &mut trace),
+        };
+        ObservedCall {
             trace,
             finished: false,
             #[cfg(feature = "metrics")]
-            metrics: metrics::CallMetrics::client(service, method),
+            metrics: match side {
+                Side::Client => metrics::CallMetrics::client(service, method),
+                Side::Server => metrics::CallMetrics::server(service, method),
+            },
             #[cfg(feature = "tracing")]
             span,
         }
     }
 
-    /// The span the call is sent from: its `traceparent`.
-    pub(crate) fn trace(&self) -> &TraceContext {
-        &self.trace
-    }
-
-    /// The call ended with `outcome`.
-    pub(crate) fn finish(mut self, outcome: &'static str) {
-        self.end(outcome);
-    }
-
+    /// Ends the call with `outcome`; only the first end counts.
     fn end(&mut self, outcome: &'static str) {
         if std::mem::replace(&mut self.finished, true) {
             return;
@@ -75,75 +78,61 @@ impl ClientCall {
     }
 }
 
-impl Drop for ClientCall {
+impl Drop for ObservedCall {
     fn drop(&mut self) {
+        // A client call dropped unread, or a server call the worker unwound past (its reply
+        // was not sent).
         self.end(ABANDONED);
+    }
+}
+
+/// One call as its client sees it, from just before it is sent until its answer is read.
+#[derive(Debug)]
+pub(crate) struct ClientCall(ObservedCall);
+
+impl ClientCall {
+    /// A call of `service`'s `method`, about to be sent from the span `trace`.
+    pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ClientCall {
+        ClientCall(ObservedCall::start(Side::Client, service, method, trace))
+    }
+
+    /// The span the call is sent from: its `traceparent`.
+    pub(crate) fn trace(&self) -> &TraceContext {
+        &self.0.trace
+    }
+
+    /// The call ended with `outcome`.
+    pub(crate) fn finish(mut self, outcome: &'static str) {
+        self.0.end(outcome);
     }
 }
 
 /// One call as a server runs it, from its delivery to its reply.
 #[derive(Debug)]
-pub(crate) struct ServerCall {
-    trace: TraceContext,
-    finished: bool,
-    #[cfg(feature = "metrics")]
-    metrics: metrics::CallMetrics,
-    #[cfg(feature = "tracing")]
-    span: spans::CallSpan,
-}
+pub(crate) struct ServerCall(ObservedCall);
 
 impl ServerCall {
-    /// A call of `service`'s `method`, delivered in
-    /// the span `trace` (a child of the caller's).
+    /// A call of `service`'s `method`, delivered in the span `trace` (a child of the
+    /// caller's).
     pub(crate) fn start(service: &ServiceAddress, method: &str, trace: TraceContext) -> ServerCall {
-        let _ = (service, method);
-        #[cfg(feature = "tracing")]
-        let mut trace = trace;
-        #[cfg(feature = "tracing")]
-        let span = spans::CallSpan::server(service, method, &mut trace);
-        ServerCall {
-            trace,
-            finished: false,
-            #[cfg(feature = "metrics")]
-            metrics: metrics::CallMetrics::server(service, method),
-            #[cfg(feature = "tracing")]
-            span,
-        }
+        ServerCall(ObservedCall::start(Side::Server, service, method, trace))
     }
 
     /// The span the call runs in: the handler's, and its reply's `traceparent`.
     pub(crate) fn trace(&self) -> &TraceContext {
-        &self.trace
+        &self.0.trace
     }
 
     /// Runs the handler inside the call's span.
     pub(crate) fn run<R>(&self, handler: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
-        let _entered = self.span.enter();
+        let _entered = self.0.span.enter();
         handler()
     }
 
     /// The call was answered with `outcome`.
     pub(crate) fn finish(mut self, outcome: &'static str) {
-        self.end(outcome);
-    }
-
-    fn end(&mut self, outcome: &'static str) {
-        if std::mem::replace(&mut self.finished, true) {
-            return;
-        }
-        let _ = outcome;
-        #[cfg(feature = "metrics")]
-        self.metrics.finish(outcome);
-        #[cfg(feature = "tracing")]
-        self.span.finish(outcome);
-    }
-}
-
-impl Drop for ServerCall {
-    fn drop(&mut self) {
-        // Only when the worker unwinds past the call; its reply was not sent.
-        self.end(ABANDONED);
+        self.0.end(outcome);
     }
 }
 

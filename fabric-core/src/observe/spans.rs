@@ -40,6 +40,30 @@ const RPC_SYSTEM: &str = "amqp-fabric";
 /// `messaging.system`: the broker.
 const MESSAGING_SYSTEM: &str = "rabbitmq";
 
+/// A call's span, `name` (a literal, as `tracing` wants it) of the kind `kind`, with every
+/// field of the table above: the client's and the server's differ only in those and the parent.
+macro_rules! call_span {
+    ($(parent: $parent:expr,)? $name:literal, $kind:literal, $service:expr, $method:expr) => {
+        tracing::info_span!(
+            target: "fabric_core::rpc",
+            $(parent: $parent,)?
+            $name,
+            otel.name = %Name::Call($service, $method),
+            otel.kind = $kind,
+            rpc.system = RPC_SYSTEM,
+            rpc.service = %Name::Service($service),
+            rpc.method = $method,
+            messaging.system = MESSAGING_SYSTEM,
+            messaging.destination.name = %Name::Queue($service, $method),
+            fabric.outcome = Empty,
+            otel.status_code = Empty,
+            error.type = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+        )
+    };
+}
+
 /// The span of one call, client or server; disabled when no subscriber wants it.
 #[derive(Debug)]
 pub(crate) struct CallSpan {
@@ -56,22 +80,7 @@ impl CallSpan {
         trace: &mut TraceContext,
     ) -> CallSpan {
         // The fields are only evaluated when a subscriber wants the span.
-        let span = tracing::info_span!(
-            target: "fabric_core::rpc",
-            "fabric.client",
-            otel.name = %Name::Call(service, method),
-            otel.kind = "client",
-            rpc.system = RPC_SYSTEM,
-            rpc.service = %Name::Service(service),
-            rpc.method = method,
-            messaging.system = MESSAGING_SYSTEM,
-            messaging.destination.name = %Name::Queue(service, method),
-            fabric.outcome = Empty,
-            otel.status_code = Empty,
-            error.type = Empty,
-            trace_id = Empty,
-            span_id = Empty,
-        );
+        let span = call_span!("fabric.client", "client", service, method);
         if span.is_disabled() {
             return CallSpan { span };
         }
@@ -96,23 +105,8 @@ impl CallSpan {
         method: &str,
         trace: &mut TraceContext,
     ) -> CallSpan {
-        let span = tracing::info_span!(
-            target: "fabric_core::rpc",
-            parent: None,
-            "fabric.server",
-            otel.name = %Name::Call(service, method),
-            otel.kind = "server",
-            rpc.system = RPC_SYSTEM,
-            rpc.service = %Name::Service(service),
-            rpc.method = method,
-            messaging.system = MESSAGING_SYSTEM,
-            messaging.destination.name = %Name::Queue(service, method),
-            fabric.outcome = Empty,
-            otel.status_code = Empty,
-            error.type = Empty,
-            trace_id = Empty,
-            span_id = Empty,
-        );
+        // A root in `tracing`: its parent is the caller's, from the message.
+        let span = call_span!(parent: None, "fabric.server", "server", service, method);
         if span.is_disabled() {
             return CallSpan { span };
         }

@@ -1,4 +1,5 @@
-//! Durations as people write them: `5s`, `500ms`, `2m`, `1.5s`, or plain seconds.
+//! Durations as people write them, `5s`, `500ms`, `2m`, `1.5s` or plain seconds: how the
+//! `fabric` command and the gateway read a timeout.
 
 use std::time::Duration;
 
@@ -6,9 +7,9 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(fabric_gateway::parse_duration("500ms"), Ok(Duration::from_millis(500)));
-/// assert_eq!(fabric_gateway::parse_duration("2"), Ok(Duration::from_secs(2)));
-/// assert!(fabric_gateway::parse_duration("soon").is_err());
+/// assert_eq!(fabric_core::parse_duration("500ms"), Ok(Duration::from_millis(500)));
+/// assert_eq!(fabric_core::parse_duration("2"), Ok(Duration::from_secs(2)));
+/// assert!(fabric_core::parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -31,4 +32,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
 }
