@@ -7,8 +7,6 @@
 //! seed), or adopts those of an OpenTelemetry span when the `tracing` feature and an
 //! OpenTelemetry layer are installed.
 
-use std::fmt::Write as _;
-
 use amiquip::{AmqpValue, FieldTable};
 
 use crate::token::random;
@@ -107,12 +105,13 @@ impl TraceContext {
 
     /// This span as another's parent: the `traceparent` a message it sends carries.
     pub(crate) fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            hex(&self.trace_id),
-            hex(&self.span_id),
-            u8::from(self.sampled)
-        )
+        let mut text = String::with_capacity(55);
+        text.push_str("00-");
+        push_hex(&mut text, &self.trace_id);
+        text.push('-');
+        push_hex(&mut text, &self.span_id);
+        text.push_str(if self.sampled { "-01" } else { "-00" });
+        text
     }
 
     #[cfg(test)]
@@ -197,10 +196,17 @@ fn span_id() -> [u8; 8] {
 
 fn hex(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
+    push_hex(&mut text, bytes);
     text
+}
+
+/// Appends `bytes` as lowercase hex digits: on every message sent, so no formatter.
+fn push_hex(text: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
 }
 
 /// `N` bytes from exactly `2 * N` lowercase hex digits (W3C forbids upper case).

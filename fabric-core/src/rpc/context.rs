@@ -2,7 +2,7 @@
 //! the worker around each dispatch, on the worker's own thread. Calls, events, data and log
 //! records made there continue its trace and inherit its deadline.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
@@ -61,10 +61,9 @@ pub struct CallContext {
     pub(crate) codec: Codec,
     /// The method's span: its own id, the trace's, and the caller's span as parent.
     pub(crate) trace: TraceContext,
-    /// `trace`'s ids as text, for the `&str` accessors.
-    pub(crate) trace_id: String,
-    pub(crate) span_id: String,
-    pub(crate) parent_span_id: Option<String>,
+    /// `trace`'s ids as text, for the `&str` accessors: written the first time one is read,
+    /// so a call whose handler never asks pays nothing for them.
+    ids: OnceCell<Ids>,
     /// When the caller gives up, if it said.
     pub(crate) deadline: Option<Instant>,
 }
@@ -85,9 +84,7 @@ impl CallContext {
             reply_to: None,
             redelivered: false,
             codec,
-            trace_id: trace.trace_id_hex(),
-            span_id: trace.span_id_hex(),
-            parent_span_id: trace.parent_id_hex(),
+            ids: OnceCell::new(),
             trace,
             deadline,
         }
@@ -209,22 +206,31 @@ impl CallContext {
         self.codec.content_type()
     }
 
+    /// The ids as text, written on first use.
+    fn ids(&self) -> &Ids {
+        self.ids.get_or_init(|| Ids {
+            trace_id: self.trace.trace_id_hex(),
+            span_id: self.trace.span_id_hex(),
+            parent_span_id: self.trace.parent_id_hex(),
+        })
+    }
+
     /// The trace this call belongs to: W3C's trace id, 32 lowercase hex digits. The caller's
     /// (from its `traceparent`), or a new one when it sent none (a Python caller).
     pub fn trace_id(&self) -> &str {
-        &self.trace_id
+        &self.ids().trace_id
     }
 
     /// This call's own span in the trace: 16 lowercase hex digits. Calls made from here name
     /// it as their parent.
     pub fn span_id(&self) -> &str {
-        &self.span_id
+        &self.ids().span_id
     }
 
     /// The caller's span, the parent of this one: 16 lowercase hex digits; `None` when the
     /// caller sent no trace.
     pub fn parent_span_id(&self) -> Option<&str> {
-        self.parent_span_id.as_deref()
+        self.ids().parent_span_id.as_deref()
     }
 
     /// When the caller gives up on this call (its timeout, counted on the wall clock from when
@@ -239,6 +245,14 @@ impl CallContext {
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
+}
+
+/// A call's trace ids as W3C writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ids {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: Option<String>,
 }
 
 /// The current call handed to another thread with [`CallContext::attach`]; dropping it
