@@ -6,7 +6,6 @@ use fabric_core::{Fabric, ServiceAddress, ServiceEvent, ServiceFilter, ServiceIn
 use serde_json::Value;
 
 use crate::cli::DescribeArgs;
-use crate::commands::services;
 use crate::connect;
 use crate::failure::{Code, Failure};
 use crate::output;
@@ -26,7 +25,7 @@ pub fn run(url: &str, args: DescribeArgs) -> Result<(), Failure> {
         ));
     };
     if args.json {
-        println!("{}", services::to_json(&info));
+        println!("{}", info.to_json());
         return Ok(());
     }
     let service = info.contract().map(|c| c.service().to_owned());

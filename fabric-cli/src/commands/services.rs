@@ -1,6 +1,6 @@
 //! `fabric services`: who announces themselves, as a table or JSON, once or live.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use fabric_core::{ServiceEvent, ServiceFilter, ServiceInfo};
 use serde_json::{json, Value};
@@ -39,7 +39,7 @@ pub fn run(url: &str, args: ServicesArgs) -> Result<(), Failure> {
     }
     let services = fabric.list_services(&filter)?;
     if args.json {
-        let all: Vec<Value> = services.iter().map(to_json).collect();
+        let all: Vec<Value> = services.iter().map(ServiceInfo::to_json).collect();
         println!("{}", Value::Array(all));
     } else if services.is_empty() {
         eprintln!(
@@ -81,7 +81,7 @@ fn print_event(event: &ServiceEvent, json: bool, paint: &Paint) {
     };
     let info = event.info();
     if json {
-        let mut value = to_json(info);
+        let mut value = info.to_json();
         value["event"] = json!(word);
         println!("{value}");
     } else {
@@ -107,37 +107,10 @@ fn row(info: &ServiceInfo) -> Vec<String> {
         output::or_dash(info.version.as_deref()),
         output::or_dash(info.host.as_deref()),
         output::or_dash(info.pid),
-        output::or_dash(uptime(info).map(output::short_duration)),
+        output::or_dash(info.uptime().map(output::short_duration)),
         output::or_dash(info.in_flight),
         output::or_dash(info.workers),
         output::or_dash(info.methods.as_ref().map(|m| m.join(","))),
         output::or_dash(info.contract_hash()),
     ]
-}
-
-fn uptime(info: &ServiceInfo) -> Option<std::time::Duration> {
-    info.started_at
-        .and_then(|started| SystemTime::now().duration_since(started).ok())
-}
-
-/// Everything the registry knows of one participant.
-pub fn to_json(info: &ServiceInfo) -> Value {
-    json!({
-        "service": target::show(&info.address),
-        "domain": info.address.domain(),
-        "type": info.address.service_type(),
-        "id": info.address.service_id(),
-        "instance": info.instance,
-        "version": info.version,
-        "host": info.host,
-        "pid": info.pid,
-        "started_at": info.started_at.and_then(output::unix_seconds),
-        "uptime_seconds": uptime(info).map(|d| d.as_secs_f64()),
-        "in_flight": info.in_flight,
-        "workers": info.workers,
-        "methods": info.methods,
-        "contract_hash": info.contract_hash().map(|h| h.to_string()),
-        "contract": info.contract(),
-        "heard_seconds_ago": info.age().as_secs_f64(),
-    })
 }

@@ -67,6 +67,50 @@ impl ServiceInfo {
         self.contract.as_ref().map(Contract::hash)
     }
 
+    /// How long the participant has run, from the `started_at` it announced; `None` when it
+    /// announced none (or a start in the future).
+    pub fn uptime(&self) -> Option<Duration> {
+        self.started_at
+            .and_then(|started| SystemTime::now().duration_since(started).ok())
+    }
+
+    /// Everything the registry knows of the participant, as JSON: its address (`service` as
+    /// `DOMAIN/TYPE/ID`, and `domain`, `type`, `id`), `instance`, `version`, `host`, `pid`,
+    /// `started_at` (Unix seconds) and `uptime_seconds`, `in_flight`, `workers`, `methods`,
+    /// `contract` and `contract_hash`, and `heard_seconds_ago`; `null` for what it did not
+    /// announce. The shape the `fabric` command and the HTTP gateway print.
+    pub fn to_json(&self) -> serde_json::Value {
+        let address = &self.address;
+        let unix_seconds = |time: SystemTime| {
+            time.duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|since| since.as_secs_f64())
+        };
+        serde_json::json!({
+            "service": format!(
+                "{}/{}/{}",
+                address.domain(),
+                address.service_type(),
+                address.service_id()
+            ),
+            "domain": address.domain(),
+            "type": address.service_type(),
+            "id": address.service_id(),
+            "instance": self.instance,
+            "version": self.version,
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": self.started_at.and_then(unix_seconds),
+            "uptime_seconds": self.uptime().map(|d| d.as_secs_f64()),
+            "in_flight": self.in_flight,
+            "workers": self.workers,
+            "methods": self.methods,
+            "contract_hash": self.contract_hash().map(|h| h.to_string()),
+            "contract": self.contract(),
+            "heard_seconds_ago": self.age().as_secs_f64(),
+        })
+    }
+
     /// Whether the two describe the participant alike, ignoring when they were heard and
     /// the raw body: what makes an [`ServiceEvent::Updated`].
     pub(crate) fn same_content(&self, other: &ServiceInfo) -> bool {
