@@ -312,10 +312,7 @@ impl Link {
             let Some(reason) = reason else { return };
             log::warn!("fabric: {} lost its connection: {reason}", self.name);
             match self.reconnect(reason, stop) {
-                Some(next) => {
-                    observe::reconnected();
-                    alarms = next;
-                }
+                Some(next) => alarms = next,
                 None => return,
             }
         }
@@ -386,6 +383,8 @@ impl Link {
                             url.display,
                             started.elapsed()
                         );
+                        // Counted before anyone hears of the new connection.
+                        observe::reconnected();
                         self.set_state(state);
                         return Some(alarms);
                     }
