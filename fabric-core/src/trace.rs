@@ -50,19 +50,12 @@ impl TraceContext {
         traceparent: &str,
         tracestate: Option<&str>,
     ) -> Option<TraceContext> {
-        let mut parts = traceparent.trim().split('-');
-        let (version, trace, parent, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        // Version 00 has exactly four parts; a later version may append more.
-        if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
-            return None;
-        }
-        let trace_id: [u8; 16] = hex_bytes(trace)?;
-        let parent_id: [u8; 8] = hex_bytes(parent)?;
-        let [flags]: [u8; 1] = hex_bytes(flags)?;
-        if trace_id == [0; 16] || parent_id == [0; 8] {
-            return None;
-        }
+        let Traceparent {
+            trace_id,
+            parent_id,
+            flags,
+            ..
+        } = Traceparent::parse(traceparent)?;
         Some(TraceContext {
             trace_id,
             span_id: span_id(),
@@ -182,6 +175,46 @@ impl TraceContext {
     pub(crate) fn parent_id_hex(&self) -> Option<String> {
         self.parent.as_ref().map(|id| hex(id))
     }
+}
+
+/// A `traceparent` header taken apart: `00-{trace id}-{parent span id}-{flags}`.
+struct Traceparent<'a> {
+    /// The trace id as written.
+    trace_text: &'a str,
+    trace_id: [u8; 16],
+    parent_id: [u8; 8],
+    flags: u8,
+}
+
+impl<'a> Traceparent<'a> {
+    /// `None` for a header that is not W3C's.
+    fn parse(traceparent: &'a str) -> Option<Traceparent<'a>> {
+        let mut parts = traceparent.trim().split('-');
+        let (version, trace, parent, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        // Version 00 has exactly four parts; a later version may append more.
+        if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
+            return None;
+        }
+        let trace_id: [u8; 16] = hex_bytes(trace)?;
+        let parent_id: [u8; 8] = hex_bytes(parent)?;
+        let [flags]: [u8; 1] = hex_bytes(flags)?;
+        if trace_id == [0; 16] || parent_id == [0; 8] {
+            return None;
+        }
+        Some(Traceparent {
+            trace_text: trace,
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+}
+
+/// The trace id a `traceparent` header names, as written (32 lowercase hex digits); `None`
+/// for a header that is not W3C's.
+pub(crate) fn trace_id_of(traceparent: &str) -> Option<&str> {
+    Traceparent::parse(traceparent).map(|parsed| parsed.trace_text)
 }
 
 /// A fresh span id: random, never all zeros.

@@ -78,8 +78,7 @@ impl Message {
     /// The trace the message was sent in (W3C's trace id, 32 lowercase hex digits), from its
     /// `traceparent` header; `None` for a message without one (a Python peer's).
     pub fn trace_id(&self) -> Option<&str> {
-        let traceparent = self.headers.get_str("traceparent")?;
-        traceparent.get(3..35).filter(|_| traceparent.len() >= 55)
+        crate::trace::trace_id_of(self.headers.get_str("traceparent")?)
     }
 
     /// The routing key: an event's topic; empty for data messages.
