@@ -8,13 +8,16 @@
 //! recorder. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by
 //! the broker, the bench's clients and servers: read ratios, not absolute figures.
 
+mod cpu;
 mod memory;
 mod raw;
+mod shape;
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cpu::process_cpu;
 use fabric_core::{fabric_service, Bytes, Fabric, FabricConfig, Headers};
 
 /// The service both sides run: send bytes back.
@@ -120,10 +123,22 @@ fn main() {
         .serve(&server_fabric)
         .unwrap();
     let raw_queue = format!("{domain}.raw::echo");
-    let raw_server = raw::RawServer::start(&raw_queue, WORKERS, PREFETCH);
+    let same = raw::Shape::same_messages();
+    let raw_server = raw::RawServer::start(&raw_queue, &same);
     let client_fabric = Fabric::connect(FabricConfig::new(URL, &domain, "caller", "c1")).unwrap();
     let client = EchoClient::connect(&client_fabric, &domain, "echo", "e1").unwrap();
 
+    if only.as_deref() == Some("shape") {
+        let calls = if quick { 3000 } else { 10_000 };
+        // `--shapes TEXT` runs the rows whose name holds TEXT.
+        shape::run(
+            &domain,
+            sizes.rounds.min(3),
+            calls,
+            arg_value(&args, "--shapes").as_deref(),
+        );
+        return;
+    }
     // `--client NAME` runs one client alone at 64 in flight, to profile it (perf, callgrind).
     if let Some(name) = arg_value(&args, "--client") {
         profile_client(&name, &client, &raw_queue);
@@ -139,7 +154,7 @@ fn main() {
         let payload = vec![1u8; size];
         let factor = if size > 1024 { sizes.large_factor } else { 1 };
         // Warm both paths up before measuring.
-        raw::pipelined_calls(&raw_queue, &payload, 200 / factor, 1);
+        raw::pipelined_calls(&raw_queue, &payload, 200 / factor, 1, &same);
         sequential_fabric(&client, &payload, 200 / factor);
 
         // Each round measures raw then fabric back to back; a figure's ratio is the median
@@ -147,7 +162,7 @@ fn main() {
         let calls = sizes.sequential / factor;
         let rounds: Vec<(Vec<u64>, Vec<u64>)> = (0..sizes.rounds)
             .map(|_| {
-                let raw = raw::pipelined_calls(&raw_queue, &payload, calls, 1).latencies;
+                let raw = raw::pipelined_calls(&raw_queue, &payload, calls, 1, &same).latencies;
                 (raw, sequential_fabric(&client, &payload, calls))
             })
             .collect();
@@ -176,8 +191,8 @@ fn main() {
             for _ in 0..sizes.rounds {
                 let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / calls as f64;
                 let before = process_cpu();
-                let raw_rate =
-                    raw::pipelined_calls(&raw_queue, &payload, calls, depth).calls_per_second();
+                let raw_rate = raw::pipelined_calls(&raw_queue, &payload, calls, depth, &same)
+                    .calls_per_second();
                 let raw_cpu = per_call(process_cpu() - before);
                 let before = process_cpu();
                 pipelined.push((raw_rate, pipelined_fabric(&client, &payload, calls, depth)));
@@ -196,7 +211,7 @@ fn main() {
                 // `Sync`, so raw threads each need a channel and a reply queue of their own.
                 let threads = (0..sizes.rounds)
                     .map(|_| {
-                        let raw = raw::threaded_calls(&raw_queue, &payload, calls, depth);
+                        let raw = raw::threaded_calls(&raw_queue, &payload, calls, depth, &same);
                         (raw, threaded_fabric(&client, &payload, calls, depth))
                     })
                     .collect();
@@ -290,8 +305,11 @@ fn profile_client(name: &str, client: &EchoClient, raw_queue: &str) {
     let payload = [1u8; 16];
     let before = process_cpu();
     let rate = match name {
-        "raw" => raw::pipelined_calls(raw_queue, &payload, CALLS, 64).calls_per_second(),
-        "raw-threads" => raw::threaded_calls(raw_queue, &payload, CALLS, 64),
+        "raw" => raw::pipelined_calls(raw_queue, &payload, CALLS, 64, &raw::Shape::same_messages())
+            .calls_per_second(),
+        "raw-threads" => {
+            raw::threaded_calls(raw_queue, &payload, CALLS, 64, &raw::Shape::same_messages())
+        }
         "fabric-pipelined" => pipelined_fabric(client, &payload, CALLS, 64),
         "fabric-threads" => threaded_fabric(client, &payload, CALLS, 64),
         other => {
@@ -395,28 +413,13 @@ fn stream_fabric(domain: &str, round: usize, count: usize) -> f64 {
     count as f64 / (end - start).as_secs_f64()
 }
 
-/// CPU time used by this process so far (user and system), from /proc/self/stat.
-fn process_cpu() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-            let user: u64 = fields.get(11)?.parse().ok()?;
-            let system: u64 = fields.get(12)?.parse().ok()?;
-            Some(user + system)
-        })
-        .unwrap_or(0);
-    // Linux reports in clock ticks of 1/100 s on every common configuration.
-    Duration::from_millis(ticks * 10)
-}
-
 fn percentile(samples: &mut [u64], p: f64) -> f64 {
     samples.sort_unstable();
     let index = ((samples.len() - 1) as f64 * p / 100.0).round() as usize;
     samples[index] as f64
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]

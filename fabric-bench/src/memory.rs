@@ -49,8 +49,10 @@ pub fn run_role(role: &str, args: &[String]) {
             drop(server);
         }
         "raw-server" => {
-            let server =
-                raw::RawServer::start(&format!("{domain}.rawmem::echo"), WORKERS, PREFETCH);
+            let server = raw::RawServer::start(
+                &format!("{domain}.rawmem::echo"),
+                &raw::Shape::same_messages(),
+            );
             serve_until_stdin_closes();
             drop(server);
         }
@@ -67,6 +69,7 @@ pub fn run_role(role: &str, args: &[String]) {
                 &[1u8; PAYLOAD],
                 calls,
                 IN_FLIGHT,
+                &raw::Shape::same_messages(),
             );
         }
         other => panic!("unknown role {other}"),

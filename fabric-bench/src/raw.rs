@@ -11,7 +11,7 @@ use amiquip::{
     ConnectionOptions, ConnectionTuning, Consumer, ConsumerMessage, ConsumerOptions,
     ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
-use crossbeam_channel::{bounded, select, Sender};
+use crossbeam_channel::{bounded, Select, Sender};
 use fabric_core::Codec;
 
 /// Where expired calls go, fabric's (and amqp-fabric's) name for it; fabric declares it.
@@ -31,6 +31,98 @@ pub fn connect() -> Connection {
     .expect("AMQP handshake")
 }
 
+/// What a raw RPC puts on the wire and how its server consumes: each part of fabric's
+/// message shape and consumption as a switch, so that the bench can measure what each costs
+/// the broker (`--only shape`).
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Server threads, each with a channel of its own.
+    pub workers: usize,
+    /// Unacknowledged calls a worker may hold.
+    pub prefetch: u16,
+    /// `basic.qos` channel-wide (`true`, as fabric's workers) or per consumer.
+    pub global_qos: bool,
+    /// Other method queues each worker also consumes (idle, as `health_check` is).
+    pub idle_queues: usize,
+    /// How the server acknowledges.
+    pub ack: Ack,
+    /// The method queue dead-letters to `rpc.dlx`, as amqp-fabric declares it.
+    pub dead_letter: bool,
+    /// Replies come through RabbitMQ's direct reply-to, not an exclusive reply queue.
+    pub direct_reply_to: bool,
+    /// The exclusive reply queue is bound to `rpc.dlx` by its `From` header.
+    pub reply_binding: bool,
+    /// Content type, `type` and delivery mode on calls and replies.
+    pub protocol_properties: bool,
+    /// The `From` header on calls.
+    pub from_header: bool,
+    /// Priority 5 on calls.
+    pub priority: bool,
+    /// A per-message expiration on calls.
+    pub expiration: bool,
+    /// Calls are published mandatory.
+    pub mandatory: bool,
+    /// The `traceparent` and `fabric-deadline-ms` headers on calls, `traceparent` on replies.
+    pub trace_headers: bool,
+}
+
+/// How a raw server acknowledges calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// One `basic.ack` per call, after its reply.
+    Each,
+    /// One `basic.ack` with `multiple` for every call answered so far, when no further
+    /// delivery is waiting (or every 32 calls).
+    Multiple,
+}
+
+impl Shape {
+    /// The fastest RPC on amiquip found here, whatever its messages look like: 2 workers
+    /// with a prefetch of 100 each, acks batched with `multiple`, direct reply-to, and only
+    /// the correlation id and `reply_to` as properties. The ceiling.
+    pub fn fastest() -> Shape {
+        Shape {
+            workers: 2,
+            prefetch: 100,
+            global_qos: false,
+            idle_queues: 0,
+            ack: Ack::Multiple,
+            dead_letter: false,
+            direct_reply_to: true,
+            reply_binding: false,
+            protocol_properties: false,
+            from_header: false,
+            priority: false,
+            expiration: false,
+            mandatory: false,
+            trace_headers: false,
+        }
+    }
+
+    /// fabric's messages and its server's consumption before the throughput work: the
+    /// amqp-fabric message shape, 8 workers, a channel-wide prefetch of 1 each, consuming the
+    /// method queue and `health_check`, an exclusive reply queue bound to `rpc.dlx`. The
+    /// protocol's baseline ("same messages").
+    pub fn same_messages() -> Shape {
+        Shape {
+            workers: crate::WORKERS,
+            prefetch: crate::PREFETCH,
+            global_qos: true,
+            idle_queues: 1,
+            ack: Ack::Each,
+            dead_letter: true,
+            direct_reply_to: false,
+            reply_binding: true,
+            protocol_properties: true,
+            from_header: true,
+            priority: true,
+            expiration: true,
+            mandatory: true,
+            trace_headers: true,
+        }
+    }
+}
+
 /// A server of one queue: `workers` threads, each with its own channel and prefetch, that
 /// reply with the request body and then ack (as fabric's workers do).
 pub struct RawServer {
@@ -40,52 +132,87 @@ pub struct RawServer {
 }
 
 impl RawServer {
-    pub fn start(queue: &str, workers: usize, prefetch: u16) -> RawServer {
+    pub fn start(queue: &str, shape: &Shape) -> RawServer {
         let mut connection = connect();
         let setup = connection.open_channel(None).unwrap();
         let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AmqpValue::LongString(DEAD_LETTER_EXCHANGE.into()),
-        );
-        setup
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    auto_delete: true,
-                    arguments,
-                    ..QueueDeclareOptions::default()
-                },
-            )
-            .unwrap();
+        if shape.dead_letter {
+            arguments.insert(
+                "x-dead-letter-exchange".into(),
+                AmqpValue::LongString(DEAD_LETTER_EXCHANGE.into()),
+            );
+        }
+        let mut queues = vec![queue.to_owned()];
+        queues.extend((0..shape.idle_queues).map(|i| format!("{queue}.idle{i}")));
+        for queue in &queues {
+            setup
+                .queue_declare(
+                    queue.as_str(),
+                    QueueDeclareOptions {
+                        auto_delete: true,
+                        arguments: arguments.clone(),
+                        ..QueueDeclareOptions::default()
+                    },
+                )
+                .unwrap();
+        }
         let (stop, stop_rx) = bounded::<()>(0);
         let mut threads = Vec::new();
-        for _ in 0..workers {
+        for _ in 0..shape.workers {
             let channel = connection.open_channel(None).unwrap();
-            let (stop_rx, queue) = (stop_rx.clone(), queue.to_owned());
+            let (stop_rx, queues, shape) = (stop_rx.clone(), queues.clone(), shape.clone());
             let (ready_tx, ready_rx) = bounded(0);
             threads.push(std::thread::spawn(move || {
-                channel.qos(0, prefetch, true).unwrap();
-                let consumer = channel.basic_consume(queue, ConsumerOptions::default()).unwrap();
+                channel.qos(0, shape.prefetch, shape.global_qos).unwrap();
+                let consumers: Vec<Consumer<'_>> = queues
+                    .iter()
+                    .map(|q| {
+                        channel
+                            .basic_consume(q.as_str(), ConsumerOptions::default())
+                            .unwrap()
+                    })
+                    .collect();
                 ready_tx.send(()).unwrap();
+                let mut select = Select::new();
+                for consumer in &consumers {
+                    select.recv(consumer.receiver());
+                }
+                let stop_index = select.recv(&stop_rx);
+                let mut unacked = 0;
                 loop {
-                    select! {
-                        recv(stop_rx) -> _ => break,
-                        recv(consumer.receiver()) -> message => match message {
-                            Ok(ConsumerMessage::Delivery(delivery)) => {
-                                let reply_to = delivery.properties.reply_to().clone().unwrap();
-                                let correlation_id = delivery.properties.correlation_id().clone().unwrap();
-                                let properties = reply_properties(correlation_id);
-                                channel
-                                    .basic_publish("", Publish::with_properties(&delivery.body, reply_to, properties))
-                                    .unwrap();
-                                delivery.ack(&channel).unwrap();
+                    let operation = select.select();
+                    let index = operation.index();
+                    if index == stop_index {
+                        let _ = operation.recv(&stop_rx);
+                        break;
+                    }
+                    let receiver = consumers[index].receiver();
+                    let Ok(ConsumerMessage::Delivery(delivery)) = operation.recv(receiver) else {
+                        break;
+                    };
+                    let reply_to = delivery.properties.reply_to().clone().unwrap();
+                    let correlation_id = delivery.properties.correlation_id().clone().unwrap();
+                    let properties = reply_properties(correlation_id, &shape);
+                    channel
+                        .basic_publish(
+                            "",
+                            Publish::with_properties(&delivery.body, reply_to, properties),
+                        )
+                        .unwrap();
+                    match shape.ack {
+                        Ack::Each => delivery.ack(&channel).unwrap(),
+                        Ack::Multiple => {
+                            unacked += 1;
+                            if unacked >= 32 || receiver.is_empty() {
+                                delivery.ack_multiple(&channel).unwrap();
+                                unacked = 0;
                             }
-                            _ => break,
-                        },
+                        }
                     }
                 }
-                retire(consumer);
+                for consumer in consumers {
+                    retire(consumer);
+                }
             }));
             ready_rx.recv().unwrap();
         }
@@ -107,46 +234,88 @@ impl Drop for RawServer {
     }
 }
 
-/// The properties of a call, as fabric's protocol (amqp-fabric's) has them, so that raw and
-/// fabric put the same messages on the wire: content type, type, correlation id, reply queue,
-/// the `From` header that brings expired calls back, priority 5, transient, expiration.
-fn call_properties(correlation_id: String, reply_to: &str) -> AmqpProperties {
+/// A trace context header as fabric sends it: W3C `traceparent`.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The properties of a call in `shape`; with everything on, as fabric's protocol
+/// (amqp-fabric's) has them, so that raw and fabric put the same messages on the wire.
+fn call_properties(
+    correlation_id: String,
+    reply_to: &str,
+    from: &str,
+    shape: &Shape,
+) -> AmqpProperties {
+    let mut properties = AmqpProperties::default()
+        .with_correlation_id(correlation_id)
+        .with_reply_to(reply_to.into());
+    if shape.protocol_properties {
+        properties = properties
+            .with_content_type(Codec::Bincode.content_type().into())
+            .with_type_("call".into())
+            .with_delivery_mode(1);
+    }
     let mut headers = FieldTable::default();
-    headers.insert("From".into(), AmqpValue::LongString(reply_to.into()));
-    AmqpProperties::default()
-        .with_content_type(Codec::Bincode.content_type().into())
-        .with_type_("call".into())
-        .with_correlation_id(correlation_id)
-        .with_reply_to(reply_to.into())
-        .with_headers(headers)
-        .with_priority(5)
-        .with_delivery_mode(1)
-        .with_expiration("30000".into())
+    if shape.from_header {
+        headers.insert("From".into(), AmqpValue::LongString(from.into()));
+    }
+    if shape.trace_headers {
+        headers.insert(
+            "traceparent".into(),
+            AmqpValue::LongString(TRACEPARENT.into()),
+        );
+        headers.insert(
+            "fabric-deadline-ms".into(),
+            AmqpValue::LongLongInt(1_900_000_000_000),
+        );
+    }
+    if !headers.is_empty() {
+        properties = properties.with_headers(headers);
+    }
+    if shape.priority {
+        properties = properties.with_priority(5);
+    }
+    if shape.expiration {
+        properties = properties.with_expiration("30000".into());
+    }
+    properties
 }
 
-/// The properties of a reply, as fabric's protocol has them.
-fn reply_properties(correlation_id: String) -> AmqpProperties {
-    AmqpProperties::default()
-        .with_content_type(Codec::Bincode.content_type().into())
-        .with_type_("result".into())
-        .with_delivery_mode(1)
-        .with_correlation_id(correlation_id)
+/// The properties of a reply in `shape`.
+fn reply_properties(correlation_id: String, shape: &Shape) -> AmqpProperties {
+    let mut properties = AmqpProperties::default().with_correlation_id(correlation_id);
+    if shape.protocol_properties {
+        properties = properties
+            .with_content_type(Codec::Bincode.content_type().into())
+            .with_type_("result".into())
+            .with_delivery_mode(1);
+    }
+    if shape.trace_headers {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "traceparent".into(),
+            AmqpValue::LongString(TRACEPARENT.into()),
+        );
+        properties = properties.with_headers(headers);
+    }
+    properties
 }
 
-/// An exclusive, server-named reply queue on `channel`, bound to the dead-letter exchange by
-/// its `From` header as fabric's are, and its no-ack consumer.
-fn reply_queue(channel: &Channel) -> (String, Consumer<'_>) {
-    // Declared as fabric declares it: auto-delete, so it may be gone since the last run.
-    channel
-        .exchange_declare(
-            ExchangeType::Headers,
-            DEAD_LETTER_EXCHANGE,
-            ExchangeDeclareOptions {
-                auto_delete: true,
-                ..ExchangeDeclareOptions::default()
-            },
-        )
-        .unwrap();
+/// RabbitMQ's direct reply-to pseudo-queue: replies go straight to the consuming channel.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// Where replies come back on `channel`, as `shape` has it: direct reply-to, or an exclusive,
+/// server-named reply queue (bound to the dead-letter exchange by its `From` header, as
+/// fabric's are, when `reply_binding`); its no-ack consumer and the name calls carry.
+fn reply_queue<'c>(channel: &'c Channel, shape: &Shape) -> (String, Consumer<'c>) {
+    let options = ConsumerOptions {
+        no_ack: true,
+        exclusive: true,
+        ..ConsumerOptions::default()
+    };
+    if shape.direct_reply_to {
+        let consumer = channel.basic_consume(DIRECT_REPLY_TO, options).unwrap();
+        return (DIRECT_REPLY_TO.to_owned(), consumer);
+    }
     let queue = channel
         .queue_declare(
             "",
@@ -158,19 +327,26 @@ fn reply_queue(channel: &Channel) -> (String, Consumer<'_>) {
         )
         .unwrap();
     let name = queue.name().to_owned();
-    let mut arguments = FieldTable::default();
-    arguments.insert("From".into(), AmqpValue::LongString(name.clone()));
-    arguments.insert("x-match".into(), AmqpValue::LongString("any".into()));
-    channel
-        .queue_bind(name.as_str(), DEAD_LETTER_EXCHANGE, "", arguments)
-        .unwrap();
-    let consumer = queue
-        .consume(ConsumerOptions {
-            no_ack: true,
-            exclusive: true,
-            ..ConsumerOptions::default()
-        })
-        .unwrap();
+    if shape.reply_binding {
+        // Declared as fabric declares it: auto-delete, so it may be gone since the last run.
+        channel
+            .exchange_declare(
+                ExchangeType::Headers,
+                DEAD_LETTER_EXCHANGE,
+                ExchangeDeclareOptions {
+                    auto_delete: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+            )
+            .unwrap();
+        let mut arguments = FieldTable::default();
+        arguments.insert("From".into(), AmqpValue::LongString(name.clone()));
+        arguments.insert("x-match".into(), AmqpValue::LongString("any".into()));
+        channel
+            .queue_bind(name.as_str(), DEAD_LETTER_EXCHANGE, "", arguments)
+            .unwrap();
+    }
+    let consumer = queue.consume(options).unwrap();
     (name, consumer)
 }
 
@@ -185,10 +361,18 @@ fn retire(consumer: Consumer<'_>) {
     }
 }
 
-fn publish_call(channel: &Channel, queue: &str, payload: &[u8], id: String, reply_to: &str) {
-    let mut message = Publish::with_properties(payload, queue, call_properties(id, reply_to));
+fn publish_call(
+    channel: &Channel,
+    queue: &str,
+    payload: &[u8],
+    id: String,
+    reply_to: &str,
+    shape: &Shape,
+) {
+    let properties = call_properties(id, reply_to, reply_to, shape);
+    let mut message = Publish::with_properties(payload, queue, properties);
     // Unroutable calls come back, as fabric's do.
-    message.mandatory = true;
+    message.mandatory = shape.mandatory;
     channel.basic_publish("", message).unwrap();
 }
 
@@ -206,19 +390,25 @@ impl Run {
     }
 }
 
-/// A caller on one channel with an exclusive reply queue, keeping `depth` calls in flight
-/// from one thread (depth 1 is the sequential case).
-pub fn pipelined_calls(queue: &str, payload: &[u8], calls: usize, depth: usize) -> Run {
+/// A caller on one channel, keeping `depth` calls in flight from one thread (depth 1 is the
+/// sequential case).
+pub fn pipelined_calls(
+    queue: &str,
+    payload: &[u8],
+    calls: usize,
+    depth: usize,
+    shape: &Shape,
+) -> Run {
     let mut connection = connect();
     let channel = connection.open_channel(None).unwrap();
-    let (reply_to, consumer) = reply_queue(&channel);
+    let (reply_to, consumer) = reply_queue(&channel, shape);
     let mut started = vec![Instant::now(); calls];
     let mut latencies = Vec::with_capacity(calls);
     let start = Instant::now();
     let mut sent = 0;
     while sent < depth.min(calls) {
         started[sent] = Instant::now();
-        publish_call(&channel, queue, payload, sent.to_string(), &reply_to);
+        publish_call(&channel, queue, payload, sent.to_string(), &reply_to, shape);
         sent += 1;
     }
     for message in consumer.receiver().iter() {
@@ -236,7 +426,7 @@ pub fn pipelined_calls(queue: &str, payload: &[u8], calls: usize, depth: usize) 
         latencies.push(started[id].elapsed().as_nanos() as u64);
         if sent < calls {
             started[sent] = Instant::now();
-            publish_call(&channel, queue, payload, sent.to_string(), &reply_to);
+            publish_call(&channel, queue, payload, sent.to_string(), &reply_to, shape);
             sent += 1;
         }
         if latencies.len() == calls {
@@ -252,7 +442,13 @@ pub fn pipelined_calls(queue: &str, payload: &[u8], calls: usize, depth: usize) 
 /// `threads` caller threads on one connection, each with its own channel and reply queue
 /// (what a caller with threads writes on amiquip, whose `Channel` is not `Sync`), each
 /// making its share of `calls` one after another. Returns calls per second.
-pub fn threaded_calls(queue: &str, payload: &[u8], calls: usize, threads: usize) -> f64 {
+pub fn threaded_calls(
+    queue: &str,
+    payload: &[u8],
+    calls: usize,
+    threads: usize,
+    shape: &Shape,
+) -> f64 {
     let mut connection = connect();
     let channels: Vec<Channel> = (0..threads)
         .map(|_| connection.open_channel(None).unwrap())
@@ -266,12 +462,12 @@ pub fn threaded_calls(queue: &str, payload: &[u8], calls: usize, threads: usize)
             .map(|channel| {
                 let (ready_tx, go_rx) = (ready_tx.clone(), go_rx.clone());
                 scope.spawn(move || {
-                    let (reply_to, consumer) = reply_queue(&channel);
+                    let (reply_to, consumer) = reply_queue(&channel, shape);
                     ready_tx.send(()).unwrap();
                     // Every thread is set up before the clock starts.
                     let _ = go_rx.recv();
                     for i in 0..per_thread {
-                        publish_call(&channel, queue, payload, i.to_string(), &reply_to);
+                        publish_call(&channel, queue, payload, i.to_string(), &reply_to, shape);
                         match consumer.receiver().recv() {
                             Ok(ConsumerMessage::Delivery(delivery)) => {
                                 assert_eq!(delivery.body.len(), payload.len());
