@@ -36,8 +36,6 @@ impl Echo for Echoer {
 }
 
 pub(crate) const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub(crate) const WORKERS: usize = 8;
-pub(crate) const PREFETCH: u16 = 1;
 const CONFIRM_WINDOW: usize = 256;
 
 /// How many calls and messages each figure uses.
@@ -49,32 +47,52 @@ struct Sizes {
     stream: usize,
 }
 
-/// One row of the table: medians over the rounds, and the median of the rounds' ratios.
+/// One row of the table: medians over the rounds, and the medians of the rounds' ratios.
 struct Figure {
     name: String,
     unit: &'static str,
     higher_is_better: bool,
+    /// The fastest raw RPC (`raw::Shape::fastest`): the ceiling.
+    fastest: f64,
+    /// Raw RPC sending fabric's messages (`raw::Shape::same_messages`): the protocol's
+    /// baseline.
     raw: f64,
     fabric: f64,
+    /// fabric / fastest.
+    ceiling_ratio: f64,
+    /// fabric / raw.
     ratio: f64,
 }
 
 impl Figure {
-    /// A figure from (raw, fabric) pairs measured back to back.
+    /// A figure from (fastest, raw, fabric) measured back to back in each round.
+    fn measured(
+        name: String,
+        unit: &'static str,
+        higher_is_better: bool,
+        rounds: Vec<(f64, f64, f64)>,
+    ) -> Figure {
+        Figure {
+            name,
+            unit,
+            higher_is_better,
+            fastest: median(rounds.iter().map(|r| r.0)),
+            raw: median(rounds.iter().map(|r| r.1)),
+            fabric: median(rounds.iter().map(|r| r.2)),
+            ceiling_ratio: median(rounds.iter().map(|r| r.2 / r.0)),
+            ratio: median(rounds.iter().map(|r| r.2 / r.1)),
+        }
+    }
+
+    /// A figure with no fastest-raw column (the ceiling is the raw one).
     fn paired(
         name: String,
         unit: &'static str,
         higher_is_better: bool,
         pairs: Vec<(f64, f64)>,
     ) -> Figure {
-        Figure {
-            name,
-            unit,
-            higher_is_better,
-            raw: median(pairs.iter().map(|p| p.0)),
-            fabric: median(pairs.iter().map(|p| p.1)),
-            ratio: median(pairs.iter().map(|p| p.1 / p.0)),
-        }
+        let rounds = pairs.into_iter().map(|(raw, fabric)| (raw, raw, fabric));
+        Figure::measured(name, unit, higher_is_better, rounds.collect())
     }
 }
 
@@ -117,14 +135,13 @@ fn main() {
     let domain = format!("bench-{}", std::process::id());
     let server_fabric = Fabric::connect(FabricConfig::new(URL, &domain, "echo", "e1"))
         .unwrap_or_else(|e| panic!("the bench needs RabbitMQ on 127.0.0.1:5672: {e}"));
-    let server = EchoServer::new(Echoer)
-        .workers(WORKERS)
-        .prefetch(PREFETCH)
-        .serve(&server_fabric)
-        .unwrap();
+    let server = EchoServer::new(Echoer).serve(&server_fabric).unwrap();
     let raw_queue = format!("{domain}.raw::echo");
     let same = raw::Shape::same_messages();
     let raw_server = raw::RawServer::start(&raw_queue, &same);
+    let fastest_queue = format!("{domain}.fastest::echo");
+    let fastest = raw::Shape::fastest();
+    let fastest_server = raw::RawServer::start(&fastest_queue, &fastest);
     let client_fabric = Fabric::connect(FabricConfig::new(URL, &domain, "caller", "c1")).unwrap();
     let client = EchoClient::connect(&client_fabric, &domain, "echo", "e1").unwrap();
 
@@ -141,7 +158,7 @@ fn main() {
     }
     // `--client NAME` runs one client alone at 64 in flight, to profile it (perf, callgrind).
     if let Some(name) = arg_value(&args, "--client") {
-        profile_client(&name, &client, &raw_queue);
+        profile_client(&name, &client, &raw_queue, &fastest_queue);
         return;
     }
     let mut figures = Vec::new();
@@ -153,34 +170,35 @@ fn main() {
     for &(label, size) in payloads {
         let payload = vec![1u8; size];
         let factor = if size > 1024 { sizes.large_factor } else { 1 };
-        // Warm both paths up before measuring.
+        // Warm every path up before measuring.
+        raw::pipelined_calls(&fastest_queue, &payload, 200 / factor, 1, &fastest);
         raw::pipelined_calls(&raw_queue, &payload, 200 / factor, 1, &same);
         sequential_fabric(&client, &payload, 200 / factor);
 
-        // Each round measures raw then fabric back to back; a figure's ratio is the median
-        // of the rounds' ratios, which holds when the machine's speed drifts between rounds.
+        // Each round measures the fastest raw, raw with fabric's messages, then fabric, back
+        // to back; a figure's ratios are the medians of the rounds' ratios, which hold when
+        // the machine's speed drifts between rounds.
         let calls = sizes.sequential / factor;
-        let rounds: Vec<(Vec<u64>, Vec<u64>)> = (0..sizes.rounds)
+        let rounds: Vec<[Vec<u64>; 3]> = (0..sizes.rounds)
             .map(|_| {
-                let raw = raw::pipelined_calls(&raw_queue, &payload, calls, 1, &same).latencies;
-                (raw, sequential_fabric(&client, &payload, calls))
+                [
+                    raw::pipelined_calls(&fastest_queue, &payload, calls, 1, &fastest).latencies,
+                    raw::pipelined_calls(&raw_queue, &payload, calls, 1, &same).latencies,
+                    sequential_fabric(&client, &payload, calls),
+                ]
             })
             .collect();
         for (p, name) in [(50.0, "p50"), (99.0, "p99")] {
-            let pairs = rounds
+            let at = |samples: &Vec<u64>| percentile(&mut samples.clone(), p) / 1000.0;
+            let triples = rounds
                 .iter()
-                .map(|(raw, fabric)| {
-                    (
-                        percentile(&mut raw.clone(), p) / 1000.0,
-                        percentile(&mut fabric.clone(), p) / 1000.0,
-                    )
-                })
+                .map(|[fastest, raw, fabric]| (at(fastest), at(raw), at(fabric)))
                 .collect();
-            figures.push(Figure::paired(
+            figures.push(Figure::measured(
                 format!("sequential call {name}, {label}"),
                 "µs",
                 false,
-                pairs,
+                triples,
             ));
         }
         for depth in [1usize, 4, 16, 64] {
@@ -191,44 +209,59 @@ fn main() {
             for _ in 0..sizes.rounds {
                 let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / calls as f64;
                 let before = process_cpu();
+                let fastest_rate =
+                    raw::pipelined_calls(&fastest_queue, &payload, calls, depth, &fastest)
+                        .calls_per_second();
+                let fastest_cpu = per_call(process_cpu() - before);
+                let before = process_cpu();
                 let raw_rate = raw::pipelined_calls(&raw_queue, &payload, calls, depth, &same)
                     .calls_per_second();
                 let raw_cpu = per_call(process_cpu() - before);
                 let before = process_cpu();
-                pipelined.push((raw_rate, pipelined_fabric(&client, &payload, calls, depth)));
-                pipelined_cpu.push((raw_cpu, per_call(process_cpu() - before)));
+                let rate = pipelined_fabric(&client, &payload, calls, depth);
+                pipelined.push((fastest_rate, raw_rate, rate));
+                pipelined_cpu.push((fastest_cpu, raw_cpu, per_call(process_cpu() - before)));
                 let before = process_cpu();
-                threaded.push((raw_rate, threaded_fabric(&client, &payload, calls, depth)));
-                threaded_cpu.push((raw_cpu, per_call(process_cpu() - before)));
+                let rate = threaded_fabric(&client, &payload, calls, depth);
+                threaded.push((fastest_rate, raw_rate, rate));
+                threaded_cpu.push((fastest_cpu, raw_cpu, per_call(process_cpu() - before)));
             }
             let name = format!("calls/s, {depth} in flight, {label}, fabric pipelined");
-            figures.push(Figure::paired(name, "calls/s", true, pipelined));
+            figures.push(Figure::measured(name, "calls/s", true, pipelined));
             let threads = if depth == 1 { "thread" } else { "threads" };
             let name = format!("calls/s, {depth} in flight, {label}, fabric {depth} {threads}");
-            figures.push(Figure::paired(name, "calls/s", true, threaded));
+            figures.push(Figure::measured(name, "calls/s", true, threaded));
             if depth == 64 {
                 // Both sides with a thread per call in flight. amiquip's `Channel` is not
                 // `Sync`, so raw threads each need a channel and a reply queue of their own.
                 let threads = (0..sizes.rounds)
                     .map(|_| {
-                        let raw = raw::threaded_calls(&raw_queue, &payload, calls, depth, &same);
-                        (raw, threaded_fabric(&client, &payload, calls, depth))
+                        let fastest_rate =
+                            raw::threaded_calls(&fastest_queue, &payload, calls, depth, &fastest);
+                        let raw_rate =
+                            raw::threaded_calls(&raw_queue, &payload, calls, depth, &same);
+                        (
+                            fastest_rate,
+                            raw_rate,
+                            threaded_fabric(&client, &payload, calls, depth),
+                        )
                     })
                     .collect();
                 let name = format!("calls/s, 64 in flight, {label}, 64 threads on both sides");
-                figures.push(Figure::paired(name, "calls/s", true, threads));
+                figures.push(Figure::measured(name, "calls/s", true, threads));
                 // The bench process's own CPU (client and server) per call: what the broker
                 // does not pay, and what a saturated machine takes from the broker.
                 let name = format!("CPU per call, 64 in flight, {label}, fabric pipelined");
-                figures.push(Figure::paired(name, "µs", false, pipelined_cpu));
+                figures.push(Figure::measured(name, "µs", false, pipelined_cpu));
                 let name = format!("CPU per call, 64 in flight, {label}, fabric 64 threads");
-                figures.push(Figure::paired(name, "µs", false, threaded_cpu));
+                figures.push(Figure::measured(name, "µs", false, threaded_cpu));
             }
         }
     }
     drop(client);
     drop(server);
     drop(raw_server);
+    drop(fastest_server);
 
     if runs("stream") {
         let (mut rates, mut cpu) = (Vec::new(), Vec::new());
@@ -298,13 +331,19 @@ fn arg_value(args: &[String], flag: &str) -> Option<String> {
     args.get(index + 1).cloned()
 }
 
-/// 30,000 calls of 16 B at 64 in flight from one client alone, `raw`, `raw-threads`,
-/// `fabric-pipelined` or `fabric-threads`; prints calls/s and the process's CPU per call.
-fn profile_client(name: &str, client: &EchoClient, raw_queue: &str) {
+/// 30,000 calls of 16 B at 64 in flight from one client alone, `fastest` (the fastest raw),
+/// `raw`, `raw-threads` (raw with fabric's messages), `fabric-pipelined` or
+/// `fabric-threads`; prints calls/s and the process's CPU per call.
+fn profile_client(name: &str, client: &EchoClient, raw_queue: &str, fastest_queue: &str) {
     const CALLS: usize = 30_000;
     let payload = [1u8; 16];
-    let before = process_cpu();
+    let meter = cpu::Meter::new();
+    let before = meter.sample();
     let rate = match name {
+        "fastest" => {
+            raw::pipelined_calls(fastest_queue, &payload, CALLS, 64, &raw::Shape::fastest())
+                .calls_per_second()
+        }
         "raw" => raw::pipelined_calls(raw_queue, &payload, CALLS, 64, &raw::Shape::same_messages())
             .calls_per_second(),
         "raw-threads" => {
@@ -313,11 +352,18 @@ fn profile_client(name: &str, client: &EchoClient, raw_queue: &str) {
         "fabric-pipelined" => pipelined_fabric(client, &payload, CALLS, 64),
         "fabric-threads" => threaded_fabric(client, &payload, CALLS, 64),
         other => {
-            panic!("unknown client {other:?}: raw, raw-threads, fabric-pipelined or fabric-threads")
+            panic!(
+                "unknown client {other:?}: fastest, raw, raw-threads, fabric-pipelined or \
+                 fabric-threads"
+            )
         }
     };
-    let cpu = (process_cpu() - before).as_secs_f64() * 1e6 / CALLS as f64;
-    println!("{name}: {rate:.0} calls/s, {cpu:.1} µs of bench-process CPU per call");
+    let cost = meter.since(before, CALLS);
+    println!(
+        "{name}: {rate:.0} calls/s; per call: {:.1} µs of bench-process CPU, {:.1} µs of \
+         broker CPU, {:.2} context switches",
+        cost.process_us, cost.broker_us, cost.switches
+    );
 }
 
 fn sequential_fabric(client: &EchoClient, payload: &[u8], calls: usize) -> Vec<u64> {
@@ -427,25 +473,26 @@ pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
 
 fn print_table(figures: &[Figure], quick: bool) {
     println!(
-        "fabric-bench{}: {} CPUs, RabbitMQ on 127.0.0.1, server {WORKERS} workers prefetch {PREFETCH}",
+        "fabric-bench{}: {} CPUs, RabbitMQ on 127.0.0.1, fabric's server at its defaults",
         if quick { " --quick" } else { "" },
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     println!(
-        "{:<52} {:>12} {:>12} {:>13}",
-        "figure", "raw amiquip", "fabric", "fabric / raw"
+        "{:<56} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "figure", "fastest raw", "raw, same", "fabric", "/ fastest", "/ same"
     );
     for f in figures {
-        let ratio = f.ratio;
         println!(
-            "{:<52} {:>12.1} {:>12.1} {:>12.2}x  ({})",
-            f.name, f.raw, f.fabric, ratio, f.unit
+            "{:<56} {:>12.1} {:>12.1} {:>12.1} {:>9.2}x {:>9.2}x  ({})",
+            f.name, f.fastest, f.raw, f.fabric, f.ceiling_ratio, f.ratio, f.unit
         );
     }
     for f in figures {
         println!(
-            "{{\"figure\":\"{}\",\"unit\":\"{}\",\"higher_is_better\":{},\"raw\":{:.3},\"fabric\":{:.3},\"ratio\":{:.4}}}",
-            f.name, f.unit, f.higher_is_better, f.raw, f.fabric, f.ratio
+            "{{\"figure\":\"{}\",\"unit\":\"{}\",\"higher_is_better\":{},\"fastest\":{:.3},\"raw\":{:.3},\"fabric\":{:.3},\"ratio_to_fastest\":{:.4},\"ratio\":{:.4}}}",
+            f.name, f.unit, f.higher_is_better, f.fastest, f.raw, f.fabric, f.ceiling_ratio, f.ratio
         );
     }
 }

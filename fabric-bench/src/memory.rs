@@ -1,4 +1,4 @@
-//! Peak memory of a client with 64 calls in flight and of a server with 8 workers, each in a
+//! Peak memory of a client with 64 calls in flight and of a server at its defaults, each in a
 //! process of its own (this binary, started with `--role`), so one's memory is not the other's.
 
 use std::io::{BufRead, BufReader, Write};
@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use fabric_core::{Fabric, FabricConfig};
 
-use crate::{raw, EchoClient, EchoServer, Echoer, PREFETCH, URL, WORKERS};
+use crate::{raw, EchoClient, EchoServer, Echoer, URL};
 
 const IN_FLIGHT: usize = 64;
 const PAYLOAD: usize = 16;
@@ -40,11 +40,7 @@ pub fn run_role(role: &str, args: &[String]) {
     match role {
         "fabric-server" => {
             let fabric = Fabric::connect(FabricConfig::new(URL, domain, "echo", "mem")).unwrap();
-            let server = EchoServer::new(Echoer)
-                .workers(WORKERS)
-                .prefetch(PREFETCH)
-                .serve(&fabric)
-                .unwrap();
+            let server = EchoServer::new(Echoer).serve(&fabric).unwrap();
             serve_until_stdin_closes();
             drop(server);
         }
@@ -134,7 +130,7 @@ pub fn measure(domain: &str, calls: usize) -> Vec<(String, f64, f64)> {
             peaks[0][1],
         ),
         (
-            format!("server, {WORKERS} workers"),
+            "server at its defaults".to_owned(),
             peaks[1][0],
             peaks[1][1],
         ),

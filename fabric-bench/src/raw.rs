@@ -105,8 +105,8 @@ impl Shape {
     /// protocol's baseline ("same messages").
     pub fn same_messages() -> Shape {
         Shape {
-            workers: crate::WORKERS,
-            prefetch: crate::PREFETCH,
+            workers: 8,
+            prefetch: 1,
             global_qos: true,
             idle_queues: 1,
             ack: Ack::Each,

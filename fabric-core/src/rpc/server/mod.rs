@@ -1,14 +1,17 @@
-//! The server: a pool of worker threads (`worker.rs`), each owning one AMQP channel at a time.
+//! The server: an intake thread (`intake.rs`) that owns the channel calls come in on, and a
+//! pool of worker threads (`worker.rs`) that run them.
 //!
-//! Every worker consumes every method queue on its own channel with a channel-wide prefetch,
-//! so the broker spreads calls over the workers and a worker never holds more calls than it
-//! may run. A worker decodes, runs the user's method, publishes the reply and then acks: a
-//! worker that dies before the ack leaves the call to be redelivered to another consumer.
+//! The intake consumes every method queue on one channel with a channel-wide prefetch of
+//! `workers × prefetch` (by default one call per worker), so the instance never holds more
+//! calls than it can run at once, and the broker keeps the rest where any instance of the
+//! clique can take them. Workers take calls straight from the consumers' receivers, decode,
+//! run the user's method and publish the reply; then the intake acks: an instance that dies
+//! before the ack leaves the call to be redelivered to another consumer.
 //!
-//! Each worker runs in sessions (`run_sessions`): when the connection breaks, it waits for
+//! The intake runs in sessions (`run_sessions`): when the connection breaks, it waits for
 //! the next one, declares the service's exchange and queues again (they were auto-delete, so
-//! they went with the connection or the broker) and consumes again. The [`Server`] handle
-//! stays valid through it all.
+//! they went with the connection or the broker), consumes again and hands the workers the new
+//! receivers. The [`Server`] handle stays valid through it all.
 //!
 //! # What a worker does with a message that is not a good call
 //!
@@ -41,8 +44,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amiquip::ExchangeType;
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, unbounded};
 
+mod acks;
+mod intake;
 mod readiness;
 mod worker;
 
@@ -56,13 +61,28 @@ use crate::error::{Error, Result};
 use crate::participant::Participant;
 use crate::registry::{ServerList, ServerLoad};
 use crate::thread::StoppableThread;
+use intake::Intake;
 use readiness::Readiness;
-use worker::{Worker, WorkerShared};
+use worker::Worker;
 
-/// Default number of worker threads.
-const DEFAULT_WORKERS: usize = 8;
-/// Default calls a worker may hold unacknowledged: one running, one on its way.
+/// Default number of worker threads: how many calls an instance runs at once.
+const DEFAULT_WORKERS: usize = 32;
+/// Default calls an instance holds per worker: 1, so every call it holds is running.
 const DEFAULT_PREFETCH: u16 = 1;
+
+/// What the intake and the workers of a server share.
+struct Shared {
+    address: ServiceAddress,
+    /// Method names, `health_check` last; a consumer's index is its method's index.
+    methods: Vec<&'static str>,
+    /// The method queues, in the same order.
+    queues: Vec<String>,
+    /// What `serve` declared, declared again by the intake after a reconnection.
+    declarations: Vec<Declaration>,
+    load: Arc<ServerLoad>,
+    readiness: Arc<Readiness>,
+    link: Arc<Link>,
+}
 
 /// Configures a server before it starts; made by the generated `{Trait}Server::new`, started
 /// by [`serve`](Self::serve).
@@ -75,7 +95,7 @@ pub struct ServerBuilder<D: Dispatch> {
 }
 
 impl<D: Dispatch> ServerBuilder<D> {
-    /// A builder for serving `dispatcher`, with 8 workers and a prefetch of 1.
+    /// A builder for serving `dispatcher`, with 32 workers and a prefetch of 1.
     pub fn new(dispatcher: D) -> ServerBuilder<D> {
         ServerBuilder {
             dispatcher,
@@ -90,15 +110,20 @@ impl<D: Dispatch> ServerBuilder<D> {
         &self.dispatcher
     }
 
-    /// How many calls run at once: the number of worker threads (at least 1).
+    /// How many calls run at once: the number of worker threads (at least 1, at most
+    /// 65535). The default, 32, suits handlers that wait on I/O; an idle worker costs a
+    /// thread and its stack, no broker resources.
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = workers.clamp(1, usize::from(u16::MAX));
         self
     }
 
-    /// How many calls each worker may hold unacknowledged (at least 1). The default, 1, keeps
-    /// every waiting call in the broker where any instance of a clique can take it; more
-    /// hides the broker round trip between calls at the cost of calls queued behind a slow one.
+    /// How many calls the instance holds per worker, unacknowledged (at least 1): it holds
+    /// at most `workers × prefetch` calls. The default, 1, means every call the instance
+    /// holds is running, so a call never waits here behind slow ones while another instance
+    /// of the clique could run it, and an instance that dies takes back at most `workers`
+    /// calls to the broker. More lets the broker send ahead of the workers, at the cost of
+    /// calls waiting in this instance for a free worker.
     pub fn prefetch(mut self, prefetch: u16) -> Self {
         self.prefetch = prefetch.max(1);
         self
@@ -128,8 +153,8 @@ impl<D: Dispatch> ServerBuilder<D> {
             self.workers,
             D::contract(),
         ));
-        let readiness = Arc::new(Readiness::new(self.workers));
-        let shared = Arc::new(WorkerShared {
+        let readiness = Arc::new(Readiness::new(1));
+        let shared = Arc::new(Shared {
             address: address.clone(),
             methods,
             queues,
@@ -139,25 +164,36 @@ impl<D: Dispatch> ServerBuilder<D> {
             link: Arc::clone(&link),
         });
         let dispatcher = Arc::new(self.dispatcher);
-        // A stop channel per worker (each StoppableThread has its own): a worker waits on it
-        // with every call, and a channel shared by all workers would make them contend for
-        // its waker list.
-        let mut threads = Vec::with_capacity(self.workers);
+        // The workers first, waiting for their first shift; each has its own stop channel
+        // and shift channel, so that they do not contend for one channel's waiters.
+        let mut workers = Vec::with_capacity(self.workers);
+        let mut shifts = Vec::with_capacity(self.workers);
         for index in 0..self.workers {
-            let (ready_tx, ready_rx) = bounded(1);
+            let (shift_tx, shift_rx) = unbounded();
+            shifts.push(shift_tx);
             let worker = Worker {
-                index,
                 dispatcher: Arc::clone(&dispatcher),
                 shared: Arc::clone(&shared),
-                prefetch: self.prefetch,
             };
             let thread = StoppableThread::spawn(&format!("fabric-worker-{index}"), move |stop| {
-                worker.run(&stop, ready_tx)
+                worker.run(&shift_rx, &stop)
             });
-            // On an early return, dropping `threads` stops the workers already started.
-            threads.push(thread?);
-            ready_rx.recv().unwrap_or(Err(Error::Closed))?;
+            // On an early return, dropping `workers` stops the workers already started.
+            workers.push(thread?);
         }
+        let held = u16::try_from(self.workers.saturating_mul(usize::from(self.prefetch)))
+            .unwrap_or(u16::MAX);
+        let intake = Intake {
+            shared,
+            shifts,
+            held,
+        };
+        let (ready_tx, ready_rx) = bounded(1);
+        let intake =
+            StoppableThread::spawn("fabric-intake", move |stop| intake.run(&stop, ready_tx))?;
+        let threads = Workers { intake, workers };
+        // On failure, dropping `threads` stops them all.
+        ready_rx.recv().unwrap_or(Err(Error::Closed))?;
         servers.add(&load);
         log::info!(
             "fabric: serving {} as {} with {} workers",
@@ -167,7 +203,7 @@ impl<D: Dispatch> ServerBuilder<D> {
         );
         Ok(Server {
             address,
-            workers: Arc::new(Workers { threads }),
+            workers: Arc::new(threads),
             load,
             readiness,
             servers: Arc::clone(servers),
@@ -177,33 +213,40 @@ impl<D: Dispatch> ServerBuilder<D> {
     }
 }
 
-/// The worker threads of a running server.
+/// The threads of a running server: its intake and its workers.
 #[derive(Debug)]
 pub(crate) struct Workers {
-    threads: Vec<StoppableThread<Result<()>>>,
+    intake: StoppableThread<Result<()>>,
+    workers: Vec<StoppableThread<()>>,
 }
 
 impl Workers {
-    /// Tells every worker to stop, then waits for them: each finishes and answers the calls
-    /// in hand. The first error a worker ended with, if any.
+    /// Stops the intake, which stops taking calls and waits for the workers to answer the
+    /// calls in hand; then stops the workers. The error the intake ended with, if any.
     pub(crate) fn stop(&self) -> Result<()> {
-        for thread in &self.threads {
-            thread.signal();
-        }
+        self.intake.signal();
         self.join()
     }
 
-    /// Waits for every worker to end; the first error one ended with, if any.
+    /// Waits for the intake to end (told to stop, or the fabric closed), then stops and
+    /// joins the workers; the error the intake ended with, if any.
     fn join(&self) -> Result<()> {
-        let mut outcome = Ok(());
-        for thread in &self.threads {
-            // `None`: joined before, or panicked (then the next wait says nothing new).
-            let result = thread.join().unwrap_or(Ok(()));
-            if outcome.is_ok() {
-                outcome = result;
-            }
+        // `None`: joined before, or panicked (then the next wait says nothing new).
+        let outcome = self.intake.join().unwrap_or(Ok(()));
+        for worker in &self.workers {
+            worker.signal();
+        }
+        for worker in &self.workers {
+            let _ = worker.join();
         }
         outcome
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // Stopped in order (intake first) even when the server never got going.
+        let _ = self.stop();
     }
 }
 
@@ -271,9 +314,9 @@ impl Server {
         self.load.in_flight()
     }
 
-    /// Whether every worker consumes on the fabric's current connection: `false` while the
-    /// connection is down and until the workers have declared the queues again and consume
-    /// after a reconnection, and after [`close`](Self::close).
+    /// Whether the server consumes on the fabric's current connection: `false` while the
+    /// connection is down and until it has declared the queues again and consumes after a
+    /// reconnection, and after [`close`](Self::close).
     pub fn is_serving(&self) -> bool {
         self.readiness.is_serving(&self.link)
     }

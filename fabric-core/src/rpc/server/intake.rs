@@ -1,0 +1,273 @@
+//! A server's intake: the one thread that owns the channel its calls come in on.
+//!
+//! One channel per server, not one per worker: the broker then sends each instance its
+//! calls in batches on one channel, which costs it (and amiquip) far less per call than
+//! spreading them over a channel per worker (`--only shape` in `fabric-bench`, and
+//! BENCHMARKS.md). The channel-wide prefetch is `workers × prefetch`: with the default
+//! prefetch of 1, every call the instance holds has a worker free to run it, so no call waits
+//! here behind a slow one while another instance of the clique could run it.
+//!
+//! Per connection, a *shift* ([`Shift`]): the intake consumes every method queue and hands
+//! the workers clones of the consumers' receivers, so a call goes from amiquip's I/O thread
+//! straight to a waiting worker. The workers publish replies on the shift's reply channel
+//! (in a mutex, as callers publish calls) and hand each answered call back here, to be acked
+//! on the channel it came on: acks are the only per-call work of this thread, off the
+//! call's latency path, and several are taken per wake-up under load.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions, Delivery, Publish};
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::acks::Acks;
+use super::Shared;
+use crate::broker::link::Link;
+use crate::broker::sessions::{run_sessions, Session, Start};
+use crate::broker::topology;
+use crate::error::{Error, Result};
+
+/// What a worker tells the intake about the shift it works in.
+pub(super) enum Done {
+    /// A call was answered (its reply published): ack it. Boxed: a delivery is large, and
+    /// this enum goes through a channel.
+    Answered(Box<Delivery>),
+    /// The broker cancelled the consumer of queue `index` (the queue was deleted).
+    Cancelled(usize),
+    /// A reply could not be published: the reply channel is broken.
+    ReplyFailed(String),
+    /// The worker has left the shift: every receiver it read has ended.
+    Left,
+}
+
+/// One connection's calls, as the workers see them.
+pub(super) struct Shift {
+    /// The generation of the connection.
+    pub(super) generation: u64,
+    /// Each method queue's deliveries, in the order of `Shared::queues`.
+    pub(super) calls: Vec<Receiver<ConsumerMessage>>,
+    /// Where replies are published; `None` once the shift has ended.
+    replies: Mutex<Option<Channel>>,
+    /// Set when this shift's calls can no longer be acked (its channel failed): a worker
+    /// does not run a call it takes after that, since the broker gives it to another
+    /// consumer anyway.
+    dead: AtomicBool,
+    done: Sender<Done>,
+}
+
+impl Shift {
+    /// Publishes a reply on the shift's reply channel; `Err` (why) if it was not sent.
+    pub(super) fn publish_reply(&self, reply: Publish<'_>) -> std::result::Result<(), String> {
+        let replies = self.replies.lock();
+        let channel = replies
+            .as_ref()
+            .ok_or_else(|| "the server's reply channel is closed".to_owned())?;
+        channel.basic_publish("", reply).map_err(|e| e.to_string())
+    }
+
+    /// Whether calls taken now can still be acked.
+    pub(super) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Tells the intake; ignored once it has moved on to the next shift.
+    pub(super) fn report(&self, done: Done) {
+        let _ = self.done.send(done);
+    }
+}
+
+/// The intake: what its thread needs besides the shared server state.
+pub(super) struct Intake {
+    pub(super) shared: Arc<Shared>,
+    /// One sender per worker, for its next shift.
+    pub(super) shifts: Vec<Sender<Arc<Shift>>>,
+    /// The channel-wide prefetch: `workers × prefetch`.
+    pub(super) held: u16,
+}
+
+impl Intake {
+    /// The thread's body: a shift per connection until told to stop (`Ok`) or the fabric
+    /// closes. `ready` hears how the first went.
+    pub(super) fn run(&self, stop: &Receiver<()>, ready: Sender<Result<()>>) -> Result<()> {
+        let what = format!("the intake of {}", self.shared.address);
+        run_sessions(
+            &self.shared.link,
+            &what,
+            Start::Strict,
+            stop,
+            ready,
+            |session| self.session(session, stop),
+        )
+    }
+
+    /// One shift: consumes every method queue on the session's channel, hands the receivers
+    /// to the workers, and acks what they answered, until told to stop (`Ok`, after every
+    /// worker has answered what it was sent) or the channel or connection fails (`Err`).
+    fn session(&self, session: &mut Session<'_>, stop: &Receiver<()>) -> Result<()> {
+        let channel = session.channel;
+        let generation = session.generation;
+        let link = &self.shared.link;
+        if session.restart {
+            // Auto-delete: the exchange and queues went with the last connection (or broker).
+            topology::declare(channel, &self.shared.declarations)?;
+        }
+        // Channel-wide: the limit covers every method queue together.
+        channel
+            .qos(0, self.held, true)
+            .map_err(|e| Error::broker("set the prefetch", e))?;
+        let replies = open_reply_channel(link, generation)?;
+        let consumers = match self.consume(channel) {
+            Ok(consumers) => consumers,
+            Err(e) => {
+                let _ = replies.close();
+                return Err(e);
+            }
+        };
+        let (done_tx, done) = unbounded();
+        let shift = Arc::new(Shift {
+            generation,
+            calls: consumers.iter().map(|c| c.receiver().clone()).collect(),
+            replies: Mutex::new(Some(replies)),
+            dead: AtomicBool::new(false),
+            done: done_tx,
+        });
+        for worker in &self.shifts {
+            let _ = worker.send(Arc::clone(&shift));
+        }
+        // Marked before `ready`, so a server is serving as soon as `serve` returns.
+        let _consuming = self.shared.readiness.consuming(0, generation);
+        session.ready();
+        let outcome = self.serve(channel, &consumers, &shift, &done, stop);
+        if let Err(e) = &outcome {
+            shift.dead.store(true, Ordering::Release);
+            log::warn!(
+                "fabric: the intake of {} stops consuming: {e}",
+                self.shared.address
+            );
+        }
+        // Dropping the consumers cancels them on a live channel; the workers hold clones of
+        // their receivers, so amiquip never delivers to a dropped one.
+        drop(consumers);
+        if let Some(replies) = shift.replies.lock().take() {
+            let _ = replies.close();
+        }
+        outcome
+    }
+
+    /// Consumes every method queue. On failure the consumers already made are dropped,
+    /// which cancels them.
+    fn consume<'c>(&self, channel: &'c Channel) -> Result<Vec<Consumer<'c>>> {
+        self.shared
+            .queues
+            .iter()
+            .map(|queue| {
+                channel
+                    .basic_consume(queue.as_str(), ConsumerOptions::default())
+                    .map_err(|e| Error::broker(format!("consume {queue}"), e))
+            })
+            .collect()
+    }
+
+    /// Acks what the workers answered until told to stop or the shift fails.
+    fn serve(
+        &self,
+        channel: &Channel,
+        consumers: &[Consumer<'_>],
+        shift: &Shift,
+        done: &Receiver<Done>,
+        stop: &Receiver<()>,
+    ) -> Result<()> {
+        let link = &self.shared.link;
+        let mut acks = Acks::default();
+        // Registered before the first look at the link, so no change goes unseen.
+        let changes = link.changes();
+        loop {
+            if !link.is_up(shift.generation) {
+                return Err(Error::ConnectionLost {
+                    reason: link.state().to_string(),
+                });
+            }
+            select! {
+                recv(done) -> message => {
+                    // `shift` holds a sender, so the channel never disconnects here.
+                    let Ok(message) = message else { continue };
+                    // Everything reported meanwhile too: acked together.
+                    let mut answered = Vec::new();
+                    for message in std::iter::once(message).chain(done.try_iter()) {
+                        match message {
+                            Done::Answered(delivery) => answered.push(*delivery),
+                            other => self.take(other)?,
+                        }
+                    }
+                    acks.ack(channel, answered)?;
+                }
+                recv(stop) -> _ => return self.finish(channel, consumers, shift, done, acks),
+                recv(changes) -> _ => {}
+            }
+        }
+    }
+
+    /// Handles a report of a worker other than an answered call while the shift runs.
+    fn take(&self, done: Done) -> Result<()> {
+        match done {
+            Done::Answered(_) => Ok(()),
+            Done::Cancelled(index) => Err(Error::Broker {
+                operation: format!("consume {}", self.shared.queues[index]),
+                reason: "the broker cancelled the consumer (was the queue deleted?)".to_owned(),
+            }),
+            Done::ReplyFailed(reason) => Err(Error::ConnectionLost { reason }),
+            // Only when its receivers ended, which a running shift's do not unless the
+            // channel or connection broke: the next look at the link or an ack says which.
+            Done::Left => Ok(()),
+        }
+    }
+
+    /// Stops taking calls: cancels every consumer, lets the workers answer the calls the
+    /// broker had already sent, acks them, and returns once every worker has left.
+    fn finish(
+        &self,
+        channel: &Channel,
+        consumers: &[Consumer<'_>],
+        shift: &Shift,
+        done: &Receiver<Done>,
+        mut acks: Acks,
+    ) -> Result<()> {
+        for consumer in consumers {
+            if consumer.cancel().is_err() {
+                // A dead channel: its calls go back to the broker, so they are not run here.
+                shift.dead.store(true, Ordering::Release);
+            }
+        }
+        let mut working = self.shifts.len();
+        while working > 0 {
+            match done.recv() {
+                Ok(Done::Left) => working -= 1,
+                Ok(Done::Answered(delivery)) => {
+                    if let Err(e) = acks.ack(channel, vec![*delivery]) {
+                        log::warn!(
+                            "fabric: {} could not finish a call while closing: {e}",
+                            self.shared.address
+                        );
+                        shift.dead.store(true, Ordering::Release);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The channel replies are published on, on the same connection as the calls' channel.
+fn open_reply_channel(link: &Link, generation: u64) -> Result<Channel> {
+    let (channel, opened_on) = link.open_channel()?;
+    if opened_on != generation {
+        let _ = channel.close();
+        return Err(Error::ConnectionLost {
+            reason: "the connection changed while the server set up its channels".to_owned(),
+        });
+    }
+    Ok(channel)
+}
