@@ -158,7 +158,9 @@ fn main() {
     }
     // `--client NAME` runs one client alone at 64 in flight, to profile it (perf, callgrind).
     if let Some(name) = arg_value(&args, "--client") {
-        profile_client(&name, &client, &raw_queue, &fastest_queue);
+        // `--depth N`: calls in flight (64 unless given; 1 is sequential).
+        let depth = arg_value(&args, "--depth").map_or(64, |d| d.parse().expect("--depth N"));
+        profile_client(&name, &client, &raw_queue, &fastest_queue, depth);
         return;
     }
     let mut figures = Vec::new();
@@ -331,26 +333,42 @@ fn arg_value(args: &[String], flag: &str) -> Option<String> {
     args.get(index + 1).cloned()
 }
 
-/// 30,000 calls of 16 B at 64 in flight from one client alone, `fastest` (the fastest raw),
+/// 30,000 calls of 16 B at `depth` in flight (10,000 sequential) from one client alone, `fastest` (the fastest raw),
 /// `raw`, `raw-threads` (raw with fabric's messages), `fabric-pipelined` or
 /// `fabric-threads`; prints calls/s and the process's CPU per call.
-fn profile_client(name: &str, client: &EchoClient, raw_queue: &str, fastest_queue: &str) {
-    const CALLS: usize = 30_000;
+fn profile_client(
+    name: &str,
+    client: &EchoClient,
+    raw_queue: &str,
+    fastest_queue: &str,
+    depth: usize,
+) {
+    let calls = if depth == 1 { 10_000 } else { 30_000 };
     let payload = [1u8; 16];
     let meter = cpu::Meter::new();
     let before = meter.sample();
     let rate = match name {
-        "fastest" => {
-            raw::pipelined_calls(fastest_queue, &payload, CALLS, 64, &raw::Shape::fastest())
-                .calls_per_second()
+        "fastest" => raw::pipelined_calls(
+            fastest_queue,
+            &payload,
+            calls,
+            depth,
+            &raw::Shape::fastest(),
+        )
+        .calls_per_second(),
+        "raw" => {
+            let same = raw::Shape::same_messages();
+            raw::pipelined_calls(raw_queue, &payload, calls, depth, &same).calls_per_second()
         }
-        "raw" => raw::pipelined_calls(raw_queue, &payload, CALLS, 64, &raw::Shape::same_messages())
-            .calls_per_second(),
-        "raw-threads" => {
-            raw::threaded_calls(raw_queue, &payload, CALLS, 64, &raw::Shape::same_messages())
-        }
-        "fabric-pipelined" => pipelined_fabric(client, &payload, CALLS, 64),
-        "fabric-threads" => threaded_fabric(client, &payload, CALLS, 64),
+        "raw-threads" => raw::threaded_calls(
+            raw_queue,
+            &payload,
+            calls,
+            depth,
+            &raw::Shape::same_messages(),
+        ),
+        "fabric-pipelined" => pipelined_fabric(client, &payload, calls, depth),
+        "fabric-threads" => threaded_fabric(client, &payload, calls, depth),
         other => {
             panic!(
                 "unknown client {other:?}: fastest, raw, raw-threads, fabric-pipelined or \
@@ -358,7 +376,7 @@ fn profile_client(name: &str, client: &EchoClient, raw_queue: &str, fastest_queu
             )
         }
     };
-    let cost = meter.since(before, CALLS);
+    let cost = meter.since(before, calls);
     println!(
         "{name}: {rate:.0} calls/s; per call: {:.1} µs of bench-process CPU, {:.1} µs of \
          broker CPU, {:.2} context switches",

@@ -21,6 +21,18 @@ fn variants() -> Vec<(&'static str, Shape)> {
     vec![
         ("fastest raw (the ceiling)", fastest()),
         (
+            "2 workers, direct reply-to (the issue's ceiling)",
+            with(|s| {
+                s.workers = 2;
+                s.direct_reply_to = true;
+            }),
+        ),
+        (
+            "direct reply-to, not an exclusive reply queue",
+            with(|s| s.direct_reply_to = true),
+        ),
+        ("2 workers", with(|s| s.workers = 2)),
+        (
             "+ content type, type, delivery mode",
             with(|s| s.protocol_properties = true),
         ),
@@ -37,18 +49,41 @@ fn variants() -> Vec<(&'static str, Shape)> {
             with(|s| s.dead_letter = true),
         ),
         (
-            "exclusive reply queue, not direct reply-to",
-            with(|s| s.direct_reply_to = false),
-        ),
-        (
-            "exclusive reply queue bound to `rpc.dlx`",
-            with(|s| {
-                s.direct_reply_to = false;
-                s.reply_binding = true;
-            }),
+            "+ reply queue bound to `rpc.dlx`",
+            with(|s| s.reply_binding = true),
         ),
         ("ack per call, not `multiple`", with(|s| s.ack = Ack::Each)),
-        ("1 worker, prefetch 100", with(|s| s.workers = 1)),
+        (
+            "prefetch 32 channel-wide, + an idle queue",
+            with(|s| {
+                s.prefetch = 32;
+                s.global_qos = true;
+                s.idle_queues = 1;
+            }),
+        ),
+        (
+            "prefetch 64 channel-wide, + an idle queue",
+            with(|s| {
+                s.prefetch = 64;
+                s.global_qos = true;
+                s.idle_queues = 1;
+            }),
+        ),
+        (
+            "prefetch 32 per consumer, + an idle queue",
+            with(|s| {
+                s.prefetch = 32;
+                s.idle_queues = 1;
+            }),
+        ),
+        (
+            "prefetch 8 channel-wide, + an idle queue",
+            with(|s| {
+                s.prefetch = 8;
+                s.global_qos = true;
+                s.idle_queues = 1;
+            }),
+        ),
         ("8 workers, prefetch 100 each", with(|s| s.workers = 8)),
         (
             "8 workers, prefetch 1 each",
@@ -74,71 +109,7 @@ fn variants() -> Vec<(&'static str, Shape)> {
                 s.idle_queues = 1;
             }),
         ),
-        (
-            "2 workers, prefetch 8 channel-wide, + an idle queue each",
-            with(|s| {
-                s.prefetch = 8;
-                s.global_qos = true;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "2 workers, prefetch 8 per consumer, + an idle queue each",
-            with(|s| {
-                s.prefetch = 8;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "1 worker, prefetch 8 channel-wide, + an idle queue",
-            with(|s| {
-                s.workers = 1;
-                s.prefetch = 8;
-                s.global_qos = true;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "1 worker, prefetch 32 channel-wide, + an idle queue",
-            with(|s| {
-                s.workers = 1;
-                s.prefetch = 32;
-                s.global_qos = true;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "1 worker, prefetch 64 channel-wide, + an idle queue",
-            with(|s| {
-                s.workers = 1;
-                s.prefetch = 64;
-                s.global_qos = true;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "1 worker, prefetch 100, exclusive reply queue",
-            with(|s| {
-                s.workers = 1;
-                s.direct_reply_to = false;
-            }),
-        ),
-        (
-            "1 worker, prefetch 8 per consumer, + an idle queue",
-            with(|s| {
-                s.workers = 1;
-                s.prefetch = 8;
-                s.idle_queues = 1;
-            }),
-        ),
-        (
-            "1 worker, prefetch 32 per consumer, + an idle queue",
-            with(|s| {
-                s.workers = 1;
-                s.prefetch = 32;
-                s.idle_queues = 1;
-            }),
-        ),
+        ("all of fabric's shape now", Shape::fabric_now()),
         (
             "all of fabric's old shape (same messages)",
             Shape::same_messages(),

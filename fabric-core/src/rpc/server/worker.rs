@@ -88,7 +88,7 @@ impl<D: Dispatch> Worker<D> {
                  dropped",
                 properties.type_()
             );
-            shift.report(Done::Answered(Box::new(delivery)));
+            shift.answered(delivery);
             return;
         };
         // The call's own span, a child of its caller's: the handler runs in it, the reply
@@ -139,7 +139,7 @@ impl<D: Dispatch> Worker<D> {
         }
         // The intake acks it; the body is not needed any more.
         delivery.body = Vec::new();
-        shift.report(Done::Answered(Box::new(delivery)));
+        shift.answered(delivery);
     }
 
     /// Runs one call with its [`CallContext`] current: in the span of `observed`, until
