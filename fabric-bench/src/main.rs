@@ -2,7 +2,8 @@
 //! with the ratio fabric / raw, and one JSON line per figure for scripts.
 //!
 //! Usage: `cargo run --release -p fabric-bench [-- --quick]`; `--only rpc|stream|memory` runs
-//! one group, `--client NAME` one client alone (see `profile_client`). Built with
+//! one group, `--client NAME` one client alone (see `profile_client`), `--payload BYTES
+//! [--calls N]` sequential calls of one payload size alone (see `profile_payload`). Built with
 //! `--features metrics` (fabric-core's `metrics` feature), `--metrics` installs the Prometheus
 //! recorder first, to measure what recording costs; without it the feature runs with no
 //! recorder. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by
@@ -37,6 +38,8 @@ impl Echo for Echoer {
 
 pub(crate) const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const CONFIRM_WINDOW: usize = 256;
+/// The largest payload: 4 MiB.
+const LARGEST: usize = 4 << 20;
 
 /// How many calls and messages each figure uses.
 struct Sizes {
@@ -163,15 +166,27 @@ fn main() {
         profile_client(&name, &client, &raw_queue, &fastest_queue, depth);
         return;
     }
+    // `--payload BYTES [--calls N]`: sequential fabric calls of one size alone (callgrind).
+    if let Some(size) = arg_value(&args, "--payload") {
+        let size = size.parse().expect("--payload takes a size in bytes");
+        let calls = arg_value(&args, "--calls").map(|n| n.parse().expect("--calls takes a count"));
+        profile_payload(&client, size, calls);
+        return;
+    }
     let mut figures = Vec::new();
     let payloads: &[(&str, usize)] = if runs("rpc") {
-        &[("16 B", 16), ("64 KiB", 64 * 1024)]
+        &[("16 B", 16), ("64 KiB", 64 * 1024), ("4 MiB", LARGEST)]
     } else {
         &[]
     };
     for &(label, size) in payloads {
         let payload = vec![1u8; size];
-        let factor = if size > 1024 { sizes.large_factor } else { 1 };
+        // Fewer calls of larger payloads, so that each size takes about as long.
+        let factor = match size {
+            LARGEST => sizes.large_factor * sizes.large_factor,
+            1025.. => sizes.large_factor,
+            _ => 1,
+        };
         // Warm every path up before measuring.
         raw::pipelined_calls(&fastest_queue, &payload, 200 / factor, 1, &fastest);
         raw::pipelined_calls(&raw_queue, &payload, 200 / factor, 1, &same);
@@ -203,7 +218,13 @@ fn main() {
                 triples,
             ));
         }
-        for depth in [1usize, 4, 16, 64] {
+        // 4 MiB calls stop at 4 in flight: 64 of them would hold 256 MiB in the broker.
+        let depths: &[usize] = if size == LARGEST {
+            &[1, 4]
+        } else {
+            &[1, 4, 16, 64]
+        };
+        for &depth in depths {
             // Fewer calls where each waits for the one before: the time per figure evens out.
             let calls = sizes.throughput.min(1000 * depth) / factor;
             let (mut pipelined, mut threaded) = (Vec::new(), Vec::new());
@@ -382,6 +403,27 @@ fn profile_client(
          broker CPU, {:.2} context switches",
         cost.process_us, cost.broker_us, cost.switches
     );
+}
+
+/// `calls` sequential calls of `size` bytes from one client alone, after two to warm up (by
+/// default 2000 of 16 B, 200 of 64 KiB, 20 of 4 MiB: at most 80 MiB each way); prints the
+/// time and the process's CPU per call. Under `valgrind --tool=callgrind
+/// --separate-threads=yes`, two runs with different `calls` give the instructions per call of
+/// each thread: the caller's (the main thread) and the server's workers.
+fn profile_payload(client: &EchoClient, size: usize, calls: Option<usize>) {
+    let calls = calls.unwrap_or(match size {
+        ..=1024 => 2000,
+        ..=1_048_576 => 200,
+        _ => 20,
+    });
+    let payload = vec![1u8; size];
+    sequential_fabric(client, &payload, 2);
+    let before = process_cpu();
+    let start = Instant::now();
+    sequential_fabric(client, &payload, calls);
+    let per_call = |time: Duration| time.as_secs_f64() * 1e6 / calls as f64;
+    let (time, cpu) = (per_call(start.elapsed()), per_call(process_cpu() - before));
+    println!("{calls} calls of {size} B: {time:.1} µs per call, {cpu:.1} µs of bench-process CPU per call");
 }
 
 fn sequential_fabric(client: &EchoClient, payload: &[u8], calls: usize) -> Vec<u64> {
