@@ -187,7 +187,7 @@ pub use logging::{LogFilter, LogLevel, LogRecord, RemoteLogger, RemoteLoggerBuil
 pub use registry::{ServiceEvent, ServiceEvents, ServiceFilter, ServiceInfo, ServiceWatcher};
 pub use rpc::CallContext;
 pub use rpc::{
-    decode_args, Dispatch, DispatchError, PendingCall, Reply, RetryPolicy, RpcClient, Server,
+    decode_args, Arg, Dispatch, DispatchError, PendingCall, Reply, RetryPolicy, RpcClient, Server,
     ServerBuilder, Wire,
 };
 pub use stream::{

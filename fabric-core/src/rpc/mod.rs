@@ -1,6 +1,7 @@
 //! Remote procedure calls: the client, the server and the messages between them.
 
 mod answer;
+mod arg;
 mod arguments;
 mod caller;
 mod client;
@@ -12,6 +13,7 @@ mod reply;
 mod retry;
 mod server;
 
+pub use arg::Arg;
 pub use arguments::decode_args;
 pub(crate) use caller::Caller;
 pub use client::{PendingCall, RpcClient};
