@@ -81,20 +81,17 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
         .with_retry(RetryPolicy::new(8, Duration::from_millis(100)));
 
     // Not idempotent: one attempt, and the caller hears of it.
-    assert!(matches!(
-        client.put("k".into()),
-        Err(Error::NoSuchService { .. })
-    ));
+    assert!(matches!(client.put("k"), Err(Error::NoSuchService { .. })));
     assert!(retries.try_recv().is_err(), "put was retried");
 
     // Idempotent: the first attempt finds no service, and the client tries again ...
     let reading = {
         let client = client.clone();
-        std::thread::spawn(move || client.get("k".into()))
+        std::thread::spawn(move || client.get("k"))
     };
     let finding = {
         let client = client.clone();
-        std::thread::spawn(move || client.find("k".into()))
+        std::thread::spawn(move || client.find("k"))
     };
     let mut retried = Vec::new();
     while !["::get failed", "::find failed"]
@@ -122,10 +119,7 @@ fn an_idempotent_method_is_retried_until_its_service_comes_up() {
     // A policy of one attempt turns retries off.
     let once = client.with_retry(RetryPolicy::never());
     server.close().unwrap();
-    assert!(matches!(
-        once.get("k".into()),
-        Err(Error::NoSuchService { .. })
-    ));
+    assert!(matches!(once.get("k"), Err(Error::NoSuchService { .. })));
     assert!(
         retries.try_recv().is_err(),
         "retried under RetryPolicy::never"

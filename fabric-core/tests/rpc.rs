@@ -167,7 +167,7 @@ fn values_of_every_kind_round_trip_in_both_codecs() {
     };
     for codec in [Codec::Bincode, Codec::Json] {
         let c = s.client.with_codec(codec);
-        assert_eq!(c.echo_text("hello".into()).unwrap(), "hello");
+        assert_eq!(c.echo_text("hello").unwrap(), "hello");
         assert_eq!(c.echo_text(String::new()).unwrap(), "");
         assert_eq!(c.reverse(vec![1, 2, 3]).unwrap(), vec![3, 2, 1]);
         assert_eq!(c.reverse(vec![]).unwrap(), Vec::<i64>::new());
@@ -233,7 +233,7 @@ fn the_services_own_errors_arrive_intact() {
 fn a_panicking_handler_gives_an_error_reply_and_the_worker_lives_on() {
     // One worker: the call after the panic must be served by the same thread.
     let s = setup("panic", Chef::default(), 1);
-    let err = s.client.explode("kaboom".into()).unwrap_err();
+    let err = s.client.explode("kaboom").unwrap_err();
     match &err {
         Error::Remote { kind, message, .. } => {
             assert_eq!(kind, "panic");
@@ -241,10 +241,7 @@ fn a_panicking_handler_gives_an_error_reply_and_the_worker_lives_on() {
         }
         other => panic!("expected a remote panic, got {other:?}"),
     }
-    assert_eq!(
-        s.client.echo_text("still here".into()).unwrap(),
-        "still here"
-    );
+    assert_eq!(s.client.echo_text("still here").unwrap(), "still here");
 }
 
 #[test]
@@ -461,7 +458,7 @@ fn topology_matches_amqp_fabric() {
 fn a_closed_fabric_fails_calls_instead_of_hanging() {
     let s = setup("closed", Chef::default(), 1);
     s.fabric.close().unwrap();
-    let err = s.client.echo_text("x".into()).unwrap_err();
+    let err = s.client.echo_text("x").unwrap_err();
     assert!(
         matches!(err, Error::Closed | Error::ConnectionLost { .. }),
         "{err:?}"
@@ -530,7 +527,7 @@ fn closing_a_fabric_stops_its_servers_first_and_closes_cleanly() {
             .unwrap();
         let diner = support::connect(&domain, "diner", "d1");
         let client = KitchenClient::connect(&diner, &domain, "kitchen", "k1").unwrap();
-        assert_eq!(client.echo_text("x".into()).unwrap(), "x");
+        assert_eq!(client.echo_text("x").unwrap(), "x");
 
         assert_eq!(fabric.close(), Ok(()), "round {round}");
         assert!(!server.is_serving(), "round {round}");

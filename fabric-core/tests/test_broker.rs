@@ -40,7 +40,7 @@ fn start_call_kill_outage_restart_and_drop() {
     let client = EchoClient::connect(&fabric, "tb", "echo", "e1")
         .unwrap()
         .with_timeout(Duration::from_secs(2));
-    assert_eq!(client.echo("hello".into()).unwrap(), "hello");
+    assert_eq!(client.echo("hello").unwrap(), "hello");
 
     broker.kill();
     assert!(!broker.is_running());
@@ -54,7 +54,7 @@ fn start_call_kill_outage_restart_and_drop() {
             break;
         }
     }
-    match client.echo("anyone?".into()) {
+    match client.echo("anyone?") {
         Err(Error::Unavailable { .. }) => {}
         other => panic!("expected Unavailable while the broker is down, got {other:?}"),
     }
@@ -69,7 +69,7 @@ fn start_call_kill_outage_restart_and_drop() {
     // rides out the moment they are missing.
     let echoed = client
         .rpc()
-        .retry_idempotent("echo", || client.echo("back".into()))
+        .retry_idempotent("echo", || client.echo("back"))
         .unwrap();
     assert_eq!(echoed, "back");
 

@@ -240,7 +240,31 @@ pub(crate) fn without_options(item: &Item) -> Item {
     item
 }
 
+/// The primitive scalar types, by name: what a client method takes by value as declared.
+const SCALARS: &[&str] = &[
+    "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32",
+    "f64", "bool", "char",
+];
+
 impl<'a> Arg<'a> {
+    /// Whether the client method takes the argument by value as declared, rather than as
+    /// `impl fabric_core::Arg<T>`: a primitive scalar, written as its bare name (`i64`), which
+    /// lending would not spare a copy, and whose literals (`5`) need the declared type to be
+    /// typed. Read from the tokens: an alias of a scalar is lent like any other type.
+    pub(crate) fn by_value(&self) -> bool {
+        let mut ty = self.ty;
+        while let Type::Group(group) = ty {
+            ty = &group.elem;
+        }
+        match ty {
+            Type::Path(path) if path.qself.is_none() => path
+                .path
+                .get_ident()
+                .is_some_and(|ident| SCALARS.iter().any(|scalar| ident == scalar)),
+            _ => false,
+        }
+    }
+
     /// The argument, if it is a plain name (`x: i64` or `mut x: i64`).
     fn from_syn(cx: &Ctxt, arg: &'a PatType) -> Option<Self> {
         match &*arg.pat {
@@ -340,6 +364,24 @@ mod tests {
             .into_iter()
             .map(|e| e.to_string())
             .collect()
+    }
+
+    #[test]
+    fn only_bare_scalars_are_taken_by_value() {
+        let item: Item = syn::parse_quote! {
+            trait Shapes {
+                fn f(&self, a: i64, b: f64, c: bool, d: char, e: usize, f: String, g: Bytes,
+                     h: &str, i: core::primitive::i64, j: Id, k: (i64, i64), l: Option<u8>);
+            }
+        };
+        let cx = Ctxt::new();
+        let service = Service::from_syn(&cx, &TokenStream::new(), &item).unwrap();
+        cx.check().unwrap();
+        let by_value: Vec<bool> = service.methods[0].args.iter().map(Arg::by_value).collect();
+        let expected = [
+            true, true, true, true, true, false, false, false, false, false, false, false,
+        ];
+        assert_eq!(by_value, expected);
     }
 
     #[test]

@@ -256,11 +256,40 @@ impl<'a> ServiceGenerator<'a> {
             ..
         } = method;
         let vis = self.vis;
+        // A scalar as declared; anything else as a form that encodes as it does, so that a
+        // caller can lend it (`&str` for a `String`, `&[u8]` for `Bytes`).
         let params = method.args.iter().map(|arg| {
             let (ident, ty) = (arg.ident, arg.ty);
-            quote!(#ident: #ty)
+            if arg.by_value() {
+                quote!(#ident: #ty)
+            } else {
+                quote_spanned!(ty.span()=> #ident: impl ::fabric_core::Arg<#ty>)
+            }
         });
-        let fields = method.args.iter().map(|arg| arg.ident);
+        let fields: Vec<&Ident> = method.args.iter().map(|arg| arg.ident).collect();
+        let wires = method.args.iter().map(|arg| {
+            let ident = arg.ident;
+            if arg.by_value() {
+                quote!(&#ident)
+            } else {
+                quote!(::fabric_core::Arg::wire(&#ident))
+            }
+        });
+        let generics: Vec<Ident> = (0..method.args.len())
+            .map(|index| format_ident!("W{}", index))
+            .collect();
+        // The body of the call, borrowed from the arguments: a struct of the same name and
+        // fields as `{Trait}{Method}Args`, each field what encodes as the argument, so it
+        // encodes as the owned struct does. It names no type of the user's, which its name
+        // would hide inside the method.
+        let borrowed = quote! {
+            #[derive(::fabric_core::__private::serde::Serialize)]
+            #[serde(crate = "::fabric_core::__private::serde")]
+            struct #args_struct<#(#generics),*> {
+                #(#fields: #generics,)*
+            }
+            let args = #args_struct { #(#fields: #wires),* };
+        };
         let output = match method.output {
             Some(ty) => quote!(#ty),
             None => quote!(()),
@@ -268,15 +297,13 @@ impl<'a> ServiceGenerator<'a> {
         // A result type that cannot be decoded is reported at the type, not at the attribute.
         // Only a method the trait marks idempotent may be sent twice.
         let span = self.output_span(method);
-        let args = quote!(&#args_struct { #(#fields),* });
         let call = match (method.fallible, method.idempotent) {
-            (None, false) => quote_spanned!(span=> self.rpc.call(#wire_name, #args)),
-            (None, true) => quote_spanned!(span=> self.rpc.call_idempotent(#wire_name, #args)),
+            (None, false) => quote_spanned!(span=> self.rpc.call(#wire_name, &args)),
+            (None, true) => quote_spanned!(span=> self.rpc.call_idempotent(#wire_name, &args)),
             (Some((ok, err)), false) => quote_spanned! {span=>
-                self.rpc.call_fallible::<_, #ok, #err>(#wire_name, #args)
+                self.rpc.call_fallible::<_, #ok, #err>(#wire_name, &args)
             },
             (Some((ok, err)), true) => quote_spanned! {span=>
-                let args = #args;
                 self.rpc.retry_idempotent(#wire_name, || {
                     self.rpc.call_fallible::<_, #ok, #err>(#wire_name, &args)
                 })
@@ -291,6 +318,13 @@ impl<'a> ServiceGenerator<'a> {
             " Calls [`{}`] on the remote instance.",
             self.method_path(method)
         );
+        if !method.args.iter().all(|arg| arg.by_value()) {
+            doc.push_str(
+                " Takes each argument that is not a primitive scalar as declared or lent \
+                 (`impl fabric_core::Arg<T>`: a `&T`, `&str` for a `String`, `&[T]` for a \
+                 `Vec<T>`, `&[u8]` for `Bytes`), which encodes the same.",
+            );
+        }
         if method.idempotent {
             doc.push_str(
                 " Idempotent: a call that may not have completed is tried again under the \
@@ -304,6 +338,7 @@ impl<'a> ServiceGenerator<'a> {
             #[doc = #doc]
             #[allow(clippy::too_many_arguments)]
             #vis fn #ident(&self, #(#params),*) -> ::fabric_core::Result<#output> {
+                #borrowed
                 #call
             }
         }
@@ -721,6 +756,41 @@ mod tests {
         assert_eq!(
             quote!(#reset).to_string(),
             "-> :: fabric_core :: Result < () >"
+        );
+    }
+
+    #[test]
+    fn lends_every_argument_but_a_scalar() {
+        let file = expand_ok(syn::parse_quote! {
+            pub trait Multiplier {
+                fn put(&self, key: String, blob: Bytes, n: i64, ok: bool, id: Id);
+            }
+        });
+        let put = client_method(&file, "put");
+        let inputs = &put.sig.inputs;
+        assert_eq!(
+            quote!(#inputs).to_string(),
+            "& self , key : impl :: fabric_core :: Arg < String > , \
+             blob : impl :: fabric_core :: Arg < Bytes > , n : i64 , ok : bool , \
+             id : impl :: fabric_core :: Arg < Id >"
+        );
+        // The body is a struct of the owned one's name and fields, of what each encodes.
+        let body = &put.block;
+        let body = quote!(#body).to_string();
+        assert!(
+            body.contains(
+                "struct MultiplierPutArgs < W0 , W1 , W2 , W3 , W4 > \
+                 { key : W0 , blob : W1 , n : W2 , ok : W3 , id : W4 , }"
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                "MultiplierPutArgs { key : :: fabric_core :: Arg :: wire (& key) , \
+                 blob : :: fabric_core :: Arg :: wire (& blob) , n : & n , ok : & ok , \
+                 id : :: fabric_core :: Arg :: wire (& id) }"
+            ),
+            "{body}"
         );
     }
 

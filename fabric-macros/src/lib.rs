@@ -38,8 +38,14 @@ use quote::quote;
 /// - `MultiplierClient`: a cheap `Clone` handle with `connect(fabric, domain, service_type,
 ///   service_id)`, `from_rpc(rpc)`, `with_timeout(duration)`, `with_codec(codec)`,
 ///   `with_retry(policy)`,
-///   `health_check()`, `rpc()`, and one method per trait method with the same arguments that
-///   returns `fabric_core::Result<R>`, `R` being the method's return type.
+///   `health_check()`, `rpc()`, and one method per trait method, with the same argument
+///   names, that returns `fabric_core::Result<R>`, `R` being the method's return type. An
+///   argument of a primitive scalar type (`i64`, `f64`, `bool`, `char`, ... written as its
+///   bare name) is taken as declared; any other argument of type `T` as `impl
+///   fabric_core::Arg<T>`: the `T` itself, a `&T`, or a borrowed form that encodes as a `T`
+///   does (`&str` for `String`, `&[T]` for `Vec<T>`, `&[u8]` for `Bytes`), so a caller lends
+///   what it keeps instead of cloning it: `client.put("key", &blob)`. The call's body is
+///   encoded from the borrowed values, and is the same whichever form is passed.
 /// - `MultiplierServer<T>`: `MultiplierServer::new(imp)` gives the `fabric_core::ServerBuilder`
 ///   that serves any `T: Multiplier + Send + Sync + 'static`; it implements
 ///   `fabric_core::Dispatch` with `SERVICE = "Multiplier"` and `METHODS = ["multiply",

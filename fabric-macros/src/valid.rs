@@ -266,14 +266,17 @@ impl<'c> TypeCheck<'c> {
             Type::Slice(_) => "use a `Vec` instead of a slice",
             _ => "drop the `&` and use the value",
         };
-        let found = match self.position {
-            Position::Argument => "found a reference",
-            Position::Result => "found a reference in the result",
+        let (found, lent) = match self.position {
+            Position::Argument => (
+                "found a reference",
+                " (the client method still takes it by reference: see `fabric_core::Arg`)",
+            ),
+            Position::Result => ("found a reference in the result", ""),
         };
         self.cx.error_spanned_by(
             reference,
             format_args!(
-                "expected an owned type, {found}: {}; {fix}",
+                "expected an owned type, {found}: {}; {fix}{lent}",
                 self.position.crossing(),
             ),
         );

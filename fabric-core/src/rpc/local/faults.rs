@@ -53,7 +53,7 @@ pub enum Fault {
 /// let faults = client.rpc().local_faults().expect("a local client");
 /// faults.fail_next(2, Fault::CallInterrupted);
 /// // Two interrupted attempts, then the third gets through (the default policy tries 3 times).
-/// assert_eq!(client.count("A-1".into()).unwrap(), 7);
+/// assert_eq!(client.count("A-1").unwrap(), 7);
 /// assert_eq!(faults.injected(), 2);
 /// ```
 #[derive(Clone, Default)]
