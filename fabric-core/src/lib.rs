@@ -51,7 +51,9 @@
 //!
 //! For a trait `Multiplier`, [`fabric_service`] keeps the trait as written and adds:
 //! - `MultiplierClient`: a cheap `Clone + Send + Sync` handle with one method per trait
-//!   method, returning [`Result`]`<T>` of the method's return type, plus `connect`,
+//!   method, returning [`Result`]`<T>` of the method's return type and taking each argument
+//!   as declared or lent (an [`Arg`]: `&str` for a `String`, `&[u8]` for [`Bytes`], ...,
+//!   encoded as the declared type; primitive scalars as declared), plus `connect`,
 //!   `local` (calls run on an implementation in process, for tests), `with_timeout`,
 //!   `with_codec`, `health_check` and `rpc`;
 //! - `MultiplierServer<T>`: `MultiplierServer::new(imp)` gives a [`ServerBuilder`] that
