@@ -95,6 +95,16 @@ mod tests {
     }
 
     #[test]
+    fn bincode_encodes_into_a_body_sized_in_advance() {
+        // bincode measures the value first, so the body is allocated once, at its size: the
+        // payload is copied once, straight into it, and never moved on growing.
+        let blob = crate::Bytes(vec![7; 100_000]);
+        let body = Codec::Bincode.encode(&blob, "a blob").unwrap();
+        assert_eq!(body.len(), 8 + 100_000);
+        assert_eq!(body.capacity(), body.len());
+    }
+
+    #[test]
     fn decode_error_names_what_and_codec() {
         let err = Codec::Json.decode::<i64>(b"nope", "the reply").unwrap_err();
         assert!(
