@@ -87,3 +87,16 @@ fn compiles_and_dispatches_without_the_prelude() {
         ["echo", "nothing", "count"]
     );
 }
+
+#[test]
+fn a_client_lends_its_arguments_without_the_prelude() {
+    let client = service::CleanClient::local(service::Impl);
+    // A `&str` for a `String`, and a slice for a `Vec`, next to literals of the `u8`s written
+    // as paths (lent like any type that is not a bare scalar name).
+    ::std::assert_eq!(client.echo("hi").unwrap(), "hi");
+    let items: &[::core::primitive::u8] = &[1, 2];
+    ::std::assert_eq!(
+        client.count(items, 1, 1, 1, 1).unwrap(),
+        ::core::option::Option::Some(6)
+    );
+}
