@@ -251,7 +251,6 @@ impl<'a> ServiceGenerator<'a> {
             ident,
             cfgs,
             docs,
-            args_struct,
             wire_name,
             ..
         } = method;
@@ -266,30 +265,7 @@ impl<'a> ServiceGenerator<'a> {
                 quote_spanned!(ty.span()=> #ident: impl ::fabric_core::Arg<#ty>)
             }
         });
-        let fields: Vec<&Ident> = method.args.iter().map(|arg| arg.ident).collect();
-        let wires = method.args.iter().map(|arg| {
-            let ident = arg.ident;
-            if arg.by_value() {
-                quote!(&#ident)
-            } else {
-                quote!(::fabric_core::Arg::wire(&#ident))
-            }
-        });
-        let generics: Vec<Ident> = (0..method.args.len())
-            .map(|index| format_ident!("W{}", index))
-            .collect();
-        // The body of the call, borrowed from the arguments: a struct of the same name and
-        // fields as `{Trait}{Method}Args`, each field what encodes as the argument, so it
-        // encodes as the owned struct does. It names no type of the user's, which its name
-        // would hide inside the method.
-        let borrowed = quote! {
-            #[derive(::fabric_core::__private::serde::Serialize)]
-            #[serde(crate = "::fabric_core::__private::serde")]
-            struct #args_struct<#(#generics),*> {
-                #(#fields: #generics,)*
-            }
-            let args = #args_struct { #(#fields: #wires),* };
-        };
+        let borrowed = self.lent_args(method);
         let output = match method.output {
             Some(ty) => quote!(#ty),
             None => quote!(()),
@@ -341,6 +317,35 @@ impl<'a> ServiceGenerator<'a> {
                 #borrowed
                 #call
             }
+        }
+    }
+
+    /// The body of a call from the client method's arguments, as `let args = ...;`: a struct
+    /// of the same name and fields as `{Trait}{Method}Args`, generic over each field's type,
+    /// each field holding what encodes as the argument (a reference to a scalar, else
+    /// `Arg::wire`), so that it encodes as the owned struct does without a clone. Declared in
+    /// the method, it names no type of the user's, which its name would hide there.
+    fn lent_args(&self, method: &Method) -> TokenStream {
+        let args_struct = &method.args_struct;
+        let fields: Vec<&Ident> = method.args.iter().map(|arg| arg.ident).collect();
+        let wires = method.args.iter().map(|arg| {
+            let ident = arg.ident;
+            if arg.by_value() {
+                quote!(&#ident)
+            } else {
+                quote!(::fabric_core::Arg::wire(&#ident))
+            }
+        });
+        let generics: Vec<Ident> = (0..method.args.len())
+            .map(|index| format_ident!("W{}", index))
+            .collect();
+        quote! {
+            #[derive(::fabric_core::__private::serde::Serialize)]
+            #[serde(crate = "::fabric_core::__private::serde")]
+            struct #args_struct<#(#generics),*> {
+                #(#fields: #generics,)*
+            }
+            let args = #args_struct { #(#fields: #wires),* };
         }
     }
 
