@@ -108,6 +108,41 @@ fn process_switches() -> u64 {
         .sum()
 }
 
+/// Context switches of this process's threads, summed by thread name (worker threads
+/// `name-N` count as `name`), for `--client`'s breakdown.
+pub fn switches_by_thread() -> std::collections::BTreeMap<String, u64> {
+    let mut totals = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return totals;
+    };
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let name = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .unwrap_or("?")
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end_matches('-')
+            .to_owned();
+        // amiquip's I/O threads one by one: one per connection.
+        let name = if name == "amiquip-io" {
+            format!("{name} {}", task.file_name().to_string_lossy())
+        } else {
+            name
+        };
+        let switches: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        *totals.entry(name).or_insert(0) += switches;
+    }
+    totals
+}
+
 /// The process listening on TCP `port` (of any address): the socket's inode from
 /// `/proc/net/tcp{,6}`, then the process holding it.
 fn broker_pid(port: u16) -> Option<u32> {

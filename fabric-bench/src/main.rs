@@ -367,6 +367,7 @@ fn profile_client(
     let calls = if depth == 1 { 10_000 } else { 30_000 };
     let payload = [1u8; 16];
     let meter = cpu::Meter::new();
+    let threads_before = cpu::switches_by_thread();
     let before = meter.sample();
     let rate = match name {
         "fastest" => raw::pipelined_calls(
@@ -398,6 +399,16 @@ fn profile_client(
         }
     };
     let cost = meter.since(before, calls);
+    // Which threads switched: where the hand-overs of a call are.
+    for (thread, after) in cpu::switches_by_thread() {
+        let switches = after - threads_before.get(&thread).copied().unwrap_or(0);
+        if switches as usize > calls / 20 {
+            eprintln!(
+                "  {thread}: {:.2} context switches per call",
+                switches as f64 / calls as f64
+            );
+        }
+    }
     println!(
         "{name}: {rate:.0} calls/s; per call: {:.1} µs of bench-process CPU, {:.1} µs of \
          broker CPU, {:.2} context switches",
