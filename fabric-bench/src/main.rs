@@ -2,14 +2,17 @@
 //! with the ratio fabric / raw, and one JSON line per figure for scripts.
 //!
 //! Usage: `cargo run --release -p fabric-bench [-- --quick]`; `--only rpc|stream|memory` runs
-//! one group, `--client NAME` one client alone (see `profile_client`). Built with
-//! `--features metrics` (fabric-core's `metrics` feature), `--metrics` installs the Prometheus
-//! recorder first, to measure what recording costs; without it the feature runs with no
+//! one group, `--client NAME` one client alone (see `profile_client`); `--only scale`, how cost
+//! grows, runs only when asked for (see `scale.rs`). Built with `--features metrics`
+//! (fabric-core's `metrics` feature), `--metrics` installs the Prometheus recorder first, to
+//! measure what recording costs; without it the feature runs with no
 //! recorder. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by
 //! the broker, the bench's clients and servers: read ratios, not absolute figures.
 
+mod cpu;
 mod memory;
 mod raw;
+mod scale;
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -82,7 +85,11 @@ fn main() {
         .position(|a| a == "--role")
         .and_then(|i| args.get(i + 1))
     {
-        memory::run_role(role, &args);
+        if role.starts_with("scale-") {
+            scale::run_role(role, &args);
+        } else {
+            memory::run_role(role, &args);
+        }
         return;
     }
     if args.iter().any(|a| a == "--metrics") {
@@ -91,6 +98,11 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rpc|stream|memory` runs one group of figures.
     let only = arg_value(&args, "--only");
+    // `--only scale` is not part of the default run: it takes minutes and many connections.
+    if only.as_deref() == Some("scale") {
+        scale::run();
+        return;
+    }
     let side = arg_value(&args, "--side");
     let side = side.as_deref();
     let runs = |group: &str| only.as_deref().is_none_or(|o| o == group);
