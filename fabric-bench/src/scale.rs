@@ -479,6 +479,12 @@ fn methods(broker: &Broker, domain: &str, report: &mut Report) {
         "-".into(),
     ]);
     report.figure("broker CPU at idle, no service".into(), "%", alone);
+    if alone > 2.0 {
+        println!(
+            "warning: the broker uses {alone:.1} % of a core before the bench starts anything: \
+             someone else's work, which every broker figure below includes\n"
+        );
+    }
     for methods in METHODS {
         let workers = WORKERS.to_string();
         let mut server = RoleProcess::start(
