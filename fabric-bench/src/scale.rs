@@ -420,16 +420,11 @@ pub fn run() {
         "the RabbitMQ listening on 127.0.0.1:5672 (a beam.smp holding the port) is not found",
     );
     let domain = format!("scale-{}", std::process::id());
-    let load_average = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "fabric-bench --only scale: {} CPUs, broker's VM pid {}, load average {}",
+        "fabric-bench --only scale: {} CPUs, broker's VM pid {}; {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         broker.pid(),
-        load_average
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        machine()
     );
     let mut report = Report {
         tables: Vec::new(),
