@@ -3,22 +3,25 @@
 //!
 //! Usage: `cargo run --release -p fabric-bench [-- --quick]`; `--only rpc|stream|memory` runs
 //! one group, `--client NAME` one client alone (see `profile_client`), `--payload BYTES
-//! [--calls N]` sequential calls of one payload size alone (see `profile_payload`). Built with
-//! `--features metrics` (fabric-core's `metrics` feature), `--metrics` installs the Prometheus
-//! recorder first, to measure what recording costs; without it the feature runs with no
+//! [--calls N]` sequential calls of one payload size alone (see `profile_payload`); `--only
+//! shape` (what each part of the message shape costs the broker, `shape.rs`) and `--only
+//! scale` (how cost grows, `scale.rs`) run only when asked for. Built with `--features
+//! metrics` (fabric-core's `metrics` feature), `--metrics` installs the Prometheus recorder
+//! first, to measure what recording costs; without it the feature runs with no
 //! recorder. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest). The machine's CPU is shared by
 //! the broker, the bench's clients and servers: read ratios, not absolute figures.
 
 mod cpu;
 mod memory;
 mod raw;
+mod scale;
 mod shape;
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cpu::process_cpu;
+use cpu::own_cpu;
 use fabric_core::{fabric_service, Bytes, Fabric, FabricConfig, Headers};
 
 /// The service both sides run: send bytes back.
@@ -106,7 +109,11 @@ fn main() {
         .position(|a| a == "--role")
         .and_then(|i| args.get(i + 1))
     {
-        memory::run_role(role, &args);
+        if role.starts_with("scale-") {
+            scale::run_role(role, &args);
+        } else {
+            memory::run_role(role, &args);
+        }
         return;
     }
     if args.iter().any(|a| a == "--metrics") {
@@ -115,6 +122,11 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rpc|stream|memory` runs one group of figures.
     let only = arg_value(&args, "--only");
+    // `--only scale` is not part of the default run: it takes minutes and many connections.
+    if only.as_deref() == Some("scale") {
+        scale::run();
+        return;
+    }
     let side = arg_value(&args, "--side");
     let side = side.as_deref();
     let runs = |group: &str| only.as_deref().is_none_or(|o| o == group);
@@ -231,23 +243,23 @@ fn main() {
             let (mut pipelined_cpu, mut threaded_cpu) = (Vec::new(), Vec::new());
             for _ in 0..sizes.rounds {
                 let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / calls as f64;
-                let before = process_cpu();
+                let before = own_cpu();
                 let fastest_rate =
                     raw::pipelined_calls(&fastest_queue, &payload, calls, depth, &fastest)
                         .calls_per_second();
-                let fastest_cpu = per_call(process_cpu() - before);
-                let before = process_cpu();
+                let fastest_cpu = per_call(own_cpu() - before);
+                let before = own_cpu();
                 let raw_rate = raw::pipelined_calls(&raw_queue, &payload, calls, depth, &same)
                     .calls_per_second();
-                let raw_cpu = per_call(process_cpu() - before);
-                let before = process_cpu();
+                let raw_cpu = per_call(own_cpu() - before);
+                let before = own_cpu();
                 let rate = pipelined_fabric(&client, &payload, calls, depth);
                 pipelined.push((fastest_rate, raw_rate, rate));
-                pipelined_cpu.push((fastest_cpu, raw_cpu, per_call(process_cpu() - before)));
-                let before = process_cpu();
+                pipelined_cpu.push((fastest_cpu, raw_cpu, per_call(own_cpu() - before)));
+                let before = own_cpu();
                 let rate = threaded_fabric(&client, &payload, calls, depth);
                 threaded.push((fastest_rate, raw_rate, rate));
-                threaded_cpu.push((fastest_cpu, raw_cpu, per_call(process_cpu() - before)));
+                threaded_cpu.push((fastest_cpu, raw_cpu, per_call(own_cpu() - before)));
             }
             let name = format!("calls/s, {depth} in flight, {label}, fabric pipelined");
             figures.push(Figure::measured(name, "calls/s", true, pipelined));
@@ -292,19 +304,19 @@ fn main() {
             let exchange = format!("{domain}.rawdata");
             let queue = format!("{domain}.rawsub{round}");
             // `--side raw|fabric` runs one side only, to profile it.
-            let before = process_cpu();
+            let before = own_cpu();
             let raw = if side != Some("fabric") {
                 raw::stream(&exchange, &queue, 16, sizes.stream, CONFIRM_WINDOW)
             } else {
                 f64::NAN
             };
-            let raw_cpu = process_cpu() - before;
+            let raw_cpu = own_cpu() - before;
             let fabric = if side != Some("raw") {
                 stream_fabric(&domain, round, sizes.stream)
             } else {
                 f64::NAN
             };
-            let fabric_cpu = process_cpu() - before - raw_cpu;
+            let fabric_cpu = own_cpu() - before - raw_cpu;
             rates.push((raw, fabric));
             let per_message = |cpu: Duration| cpu.as_secs_f64() * 1e6 / sizes.stream as f64;
             cpu.push((per_message(raw_cpu), per_message(fabric_cpu)));
@@ -429,11 +441,11 @@ fn profile_payload(client: &EchoClient, size: usize, calls: Option<usize>) {
     });
     let payload = vec![1u8; size];
     sequential_fabric(client, &payload, 2);
-    let before = process_cpu();
+    let before = own_cpu();
     let start = Instant::now();
     sequential_fabric(client, &payload, calls);
     let per_call = |time: Duration| time.as_secs_f64() * 1e6 / calls as f64;
-    let (time, cpu) = (per_call(start.elapsed()), per_call(process_cpu() - before));
+    let (time, cpu) = (per_call(start.elapsed()), per_call(own_cpu() - before));
     println!("{calls} calls of {size} B: {time:.1} µs per call, {cpu:.1} µs of bench-process CPU per call");
 }
 

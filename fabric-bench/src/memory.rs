@@ -12,7 +12,7 @@ const IN_FLIGHT: usize = 64;
 const PAYLOAD: usize = 16;
 
 /// The peak resident set of this process, in KiB (Linux's VmHWM).
-fn peak_rss_kib() -> f64 {
+pub(crate) fn peak_rss_kib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -25,7 +25,7 @@ fn peak_rss_kib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn arg<'a>(args: &'a [String], name: &str) -> &'a str {
+pub(crate) fn arg<'a>(args: &'a [String], name: &str) -> &'a str {
     let at = args
         .iter()
         .position(|a| a == name)
@@ -73,7 +73,7 @@ pub fn run_role(role: &str, args: &[String]) {
     println!("{}", peak_rss_kib());
 }
 
-fn serve_until_stdin_closes() {
+pub(crate) fn serve_until_stdin_closes() {
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut sink = String::new();
