@@ -9,7 +9,8 @@
 //! - A [`Recorder`] is a [`Publish`](crate::Publish) that keeps the data messages and events
 //!   the code under test publishes, with their headers and routing keys.
 //! - With the `testing` feature, a `TestBroker` is a throwaway RabbitMQ node of the test's
-//!   own, on free ports, to stop, kill and restart.
+//!   own, on free ports, to stop, kill and restart; a `TestCluster` is three of them joined
+//!   into one RabbitMQ cluster, to kill one node under load.
 //!
 //! Each example below is a complete test, for this service:
 //!
@@ -164,4 +165,4 @@ pub use recorder::Recorder;
 mod broker;
 
 #[cfg(feature = "testing")]
-pub use broker::{scratch_dir, TestBroker, TlsListener};
+pub use broker::{scratch_dir, TestBroker, TestCluster, TlsListener};
