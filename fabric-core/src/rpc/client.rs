@@ -448,9 +448,9 @@ impl RpcClient {
     ///
     /// A method is unknown only to a service that is up: its `health_check` queue (every
     /// server has one) has a consumer, and, looked up after that, the method's queue does not
-    /// exist. A server's worker consumes every method queue of its service on one channel,
-    /// `health_check` last, and stops consuming all of them when one goes; so a consumer on
-    /// `health_check` means a worker that had the method's queue too. Anything else is a
+    /// exist. A server consumes every method queue of its service on one channel (its
+    /// intake's), `health_check` last, and stops consuming all of them when one goes; so a
+    /// consumer on `health_check` means a server that had the method's queue too. Anything else is a
     /// service that is not there (yet): no `health_check` queue, one without a consumer (a
     /// server starting, or declaring its queues again after losing its connection or the
     /// node they lived on), or a method queue that exists by now. That is

@@ -81,6 +81,9 @@ struct Shared {
     queues: Vec<String>,
     /// What `serve` declared, declared again by the intake after a reconnection.
     declarations: Vec<Declaration>,
+    /// Whether the intake's prefetch covers its channel (classic queues) or each consumer
+    /// (quorum queues, which refuse a channel-wide one).
+    channel_wide_prefetch: bool,
     load: Arc<ServerLoad>,
     readiness: Arc<Readiness>,
     link: Arc<Link>,
@@ -154,7 +157,10 @@ impl<D: Dispatch> ServerBuilder<D> {
     /// type, so every instance of the clique must be durable (an amqp-fabric Python server
     /// cannot join it), and a service switching mode must wait until its old queues are gone
     /// (or delete them). Each call costs more: the broker replicates it and writes it to
-    /// disk before delivering it (see BENCHMARKS.md).
+    /// disk before delivering it (see BENCHMARKS.md). Quorum queues refuse a channel-wide
+    /// prefetch, so the calls an instance holds (`workers × prefetch`) are counted per
+    /// method queue: with several methods, an instance may hold more calls than it has
+    /// workers, and a call may wait in it behind another.
     pub fn durable(mut self) -> Self {
         if self.queues == QueueMode::Classic {
             self.queues = QueueMode::Durable {
@@ -206,6 +212,7 @@ impl<D: Dispatch> ServerBuilder<D> {
             methods,
             queues,
             declarations,
+            channel_wide_prefetch: self.queues == QueueMode::Classic,
             load: Arc::clone(&load),
             readiness: Arc::clone(&readiness),
             link: Arc::clone(&link),
