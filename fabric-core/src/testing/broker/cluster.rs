@@ -58,14 +58,19 @@ impl TestCluster {
                 .collect();
             booting
                 .into_iter()
-                .map(|node| node.join().unwrap_or_else(|_| panic!("a cluster node failed to start")))
+                .map(|node| {
+                    node.join()
+                        .unwrap_or_else(|_| panic!("a cluster node failed to start"))
+                })
                 .collect()
         });
         let cluster = TestCluster { nodes };
         let first = cluster.nodes[0].node_name().to_owned();
         for node in &cluster.nodes[1..] {
             node.rabbitmqctl(&["stop_app"]);
-            let joined = std::panic::catch_unwind(|| node.rabbitmqctl(&["join_cluster", &first]));
+            let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                node.rabbitmqctl(&["join_cluster", &first])
+            }));
             if let Err(why) = joined {
                 let why = why
                     .downcast_ref::<String>()
@@ -198,7 +203,9 @@ impl TestCluster {
             let formed = running.iter().all(|node| {
                 let status = node.rabbitmqctl(&["cluster_status", "--formatter", "json"]);
                 running.iter().all(|other| {
-                    running_nodes(&status).iter().any(|name| name == other.node_name())
+                    running_nodes(&status)
+                        .iter()
+                        .any(|name| name == other.node_name())
                 })
             });
             if formed {
