@@ -302,7 +302,10 @@ mod tests {
         let config = FabricConfig::new("amqp://a", "d", "t", "i")
             .fallback_url("amqp://b")
             .fallback_url("amqp://c");
-        assert_eq!(config.connection_order(), ["amqp://a", "amqp://b", "amqp://c"]);
+        assert_eq!(
+            config.connection_order(),
+            ["amqp://a", "amqp://b", "amqp://c"]
+        );
         let config = config.shuffle_urls();
         let mut firsts = std::collections::HashSet::new();
         for _ in 0..200 {

@@ -6,7 +6,9 @@ use super::Fabric;
 use crate::broker::consumer::Subscription;
 use crate::broker::publisher::Receipt;
 use crate::error::Result;
-use crate::stream::{data, events, parked, DataStream, Events, Headers, Message, Publish, Subscriber};
+use crate::stream::{
+    data, events, parked, DataStream, Events, Headers, Message, Publish, Subscriber,
+};
 
 impl Fabric {
     /// Publishes `body` to the domain's data stream with `headers`, to which the publisher's

@@ -143,7 +143,9 @@ impl<K: SubscriberKind> Subscriber<K> {
         self.start(move |message| match handler(message) {
             Ok(()) => Disposition::Ack,
             Err(e) => {
-                log::warn!("fabric: a handler of {name} failed ({e}); the message goes back to the queue");
+                log::warn!(
+                    "fabric: a handler of {name} failed ({e}); the message goes back to the queue"
+                );
                 Disposition::Requeue
             }
         })
