@@ -82,10 +82,11 @@ impl<K: SubscriberKind> Subscriber<K> {
     /// message the broker confirmed ([`Receipt::wait`](crate::Receipt::wait) returned `Ok`).
     /// Implies [`durable`](Self::durable).
     ///
-    /// A message is delivered at most [`delivery_limit`](Self::delivery_limit) times (5 by
-    /// default): one whose handler fails every time ([`try_handle`](Self::try_handle)), or
-    /// that takes its subscriber down with it, is then *parked* in the quorum queue
-    /// `{name}.parked` instead of being delivered forever. Look at the parked messages with
+    /// A message is delivered once and redelivered at most
+    /// [`delivery_limit`](Self::delivery_limit) times (5 by default): one whose handler fails
+    /// every time ([`try_handle`](Self::try_handle)), or that takes its subscriber down with
+    /// it, is then *parked* in the quorum queue `{name}.parked` instead of being delivered
+    /// forever. Look at the parked messages with
     /// any AMQP tool (they carry RabbitMQ's `x-death` header) and, once the cause is fixed,
     /// put them back with [`Fabric::replay_parked`](crate::Fabric::replay_parked).
     ///
@@ -100,8 +101,9 @@ impl<K: SubscriberKind> Subscriber<K> {
         self
     }
 
-    /// How many times a message of a [`quorum`](Self::quorum) subscription is delivered
-    /// before it is parked (at least 1; implies `quorum`). Default 5.
+    /// How many times a message of a [`quorum`](Self::quorum) subscription is redelivered
+    /// (RabbitMQ's `x-delivery-limit`) before it is parked: a message that always fails is
+    /// handled `deliveries + 1` times in all (at least 1; implies `quorum`). Default 5.
     pub fn delivery_limit(mut self, deliveries: u32) -> Self {
         self = self.quorum();
         self.quorum = Some(deliveries.max(1));
