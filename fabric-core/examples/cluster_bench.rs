@@ -1,6 +1,7 @@
 //! Calls per second on a three-node cluster against a single node, and durable RPC (quorum
-//! method queues) against classic, on private nodes of this machine (`testing::TestBroker`
-//! and `TestCluster`): prints a table.
+//! method queues) against classic; events per second into a classic subscription and a
+//! quorum one (published persistent). On private nodes of this machine
+//! (`testing::TestBroker` and `TestCluster`): prints two tables.
 //!
 //! Usage: `cargo run --release -p fabric-core --example cluster_bench [-- SECONDS]` (each
 //! figure is the median of 3 runs of SECONDS, default 4, interleaved). Needs RabbitMQ
@@ -120,6 +121,112 @@ fn main() {
         medians[1] / medians[0],
         medians[4] / medians[3]
     );
+
+    let streams = [
+        (
+            "single node, classic subscription",
+            false,
+            single.config("b", "pub", "p1"),
+            single.config("b", "sub", "s1"),
+        ),
+        (
+            "single node, quorum subscription",
+            true,
+            single.config("b", "pub", "p1"),
+            single.config("b", "sub", "s1"),
+        ),
+        (
+            "cluster, classic subscription",
+            false,
+            cluster.config(1, "b", "pub", "p1"),
+            cluster.config(0, "b", "sub", "s1"),
+        ),
+        (
+            "cluster, quorum subscription",
+            true,
+            cluster.config(1, "b", "pub", "p1"),
+            cluster.config(0, "b", "sub", "s1"),
+        ),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); streams.len()];
+    for run in 0..RUNS {
+        for (index, ((name, quorum, publisher, subscriber), runs)) in
+            streams.iter().zip(&mut rates).enumerate()
+        {
+            let queue = format!("bench-{}-{index}-{run}", std::process::id());
+            let rate = events_per_second(publisher, subscriber, *quorum, &queue);
+            eprintln!("{name}: {rate:.0} events/s");
+            runs.push(rate);
+        }
+    }
+    let medians: Vec<f64> = rates
+        .iter_mut()
+        .map(|runs| {
+            runs.sort_by(f64::total_cmp);
+            runs[runs.len() / 2]
+        })
+        .collect();
+    println!("\n{EVENTS} events published with confirms (window 256) until all received; median of {RUNS} runs\n");
+    println!("| setup | events/s | vs single node, classic |");
+    println!("| --- | ---: | ---: |");
+    for ((name, ..), median) in streams.iter().zip(&medians) {
+        println!("| {name} | {median:.0} | {:.2}x |", median / medians[0]);
+    }
+    // The quorum queues are durable: remove them.
+    for node in std::iter::once(&single).chain(cluster.nodes().iter().take(1)) {
+        let listing = node.rabbitmqctl(&["list_queues", "-q", "--no-table-headers", "name"]);
+        for name in listing.lines().filter(|name| name.starts_with("bench-")) {
+            node.rabbitmqctl(&["delete_queue", name]);
+        }
+    }
+}
+
+/// Events per run of [`events_per_second`].
+const EVENTS: u64 = 20_000;
+
+/// Publishes `EVENTS` events with confirms (persistent for a quorum subscription) and
+/// returns how many per second reached the subscriber `queue`.
+fn events_per_second(
+    publisher: &FabricConfig,
+    subscriber: &FabricConfig,
+    quorum: bool,
+    queue: &str,
+) -> f64 {
+    let publisher = if quorum {
+        publisher.clone().persistent_messages()
+    } else {
+        publisher.clone()
+    };
+    let publisher = Fabric::connect(publisher).expect("connect the publisher");
+    let subscriber = Fabric::connect(subscriber.clone()).expect("connect the subscriber");
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let mut seen = 0;
+    let builder = subscriber.event_subscriber(queue).topic("bench.#");
+    let builder = if quorum { builder.quorum() } else { builder };
+    let subscription = builder
+        .handle(move |_| {
+            seen += 1;
+            if seen == EVENTS {
+                let _ = done_tx.send(());
+            }
+        })
+        .expect("subscribe");
+    let started = Instant::now();
+    let mut receipts = std::collections::VecDeque::new();
+    for n in 0..EVENTS {
+        receipts.push_back(publisher.publish_event("bench.event", &n).expect("publish"));
+        if receipts.len() > 256 {
+            receipts.pop_front().unwrap().wait().expect("confirmed");
+        }
+    }
+    for receipt in receipts {
+        receipt.wait().expect("confirmed");
+    }
+    done.recv_timeout(Duration::from_secs(120))
+        .expect("every event received");
+    let rate = EVENTS as f64 / started.elapsed().as_secs_f64();
+    drop(subscription);
+    rate
 }
 
 /// Serves, calls from `CALLERS` threads for `run_for` (after a short warm-up), returns the
