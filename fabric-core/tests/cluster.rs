@@ -614,3 +614,35 @@ fn a_method_the_service_lacks_is_still_unknown_on_a_cluster() {
         Err(Error::NoSuchService { .. })
     ));
 }
+
+#[test]
+fn a_health_check_queue_nobody_consumes_means_the_service_is_not_there_yet() {
+    // The state a failover leaves for a moment: the service's health_check queue is there
+    // (declared again, or on a node that lived) but no worker consumes it, and the method's
+    // queue is not. Made here by hand: a subscriber whose queue has the health_check queue's
+    // name. Before the fix, a call then ended in UnknownMethod.
+    let cluster = cluster();
+    let domain = unique_domain("halfway");
+    let fabric = cluster.connect(0, &domain, "desk", "d1");
+    let health = format!("{domain}.api.adder.a1::health_check");
+    let rpc = fabric_core::RpcClient::new(&fabric, &domain, "adder", "a1").unwrap();
+    let consuming = fabric
+        .event_subscriber(&health)
+        .topic("nothing.ever")
+        .durable()
+        .handle(|_| {})
+        .unwrap();
+    // Consumed: a service that is up without `add`.
+    assert!(matches!(
+        rpc.call::<_, u64>("add", &()),
+        Err(Error::UnknownMethod { .. })
+    ));
+    drop(consuming);
+    // Not consumed: not there yet.
+    match rpc.call::<_, u64>("add", &()) {
+        Err(Error::NoSuchService { service }) => assert_eq!(service, format!("{domain}.adder.a1")),
+        other => panic!("expected NoSuchService, got {other:?}"),
+    }
+    drop(fabric);
+    delete_queues(&cluster, &health);
+}
