@@ -19,7 +19,7 @@ use fabric_core::{fabric_service, ConnectionState, Error, Fabric, Server};
 /// The timeout of every call under load: it bounds how long any call can take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Calling threads of the client under load.
-const CALLERS: usize = 8;
+const CALLERS: usize = 16;
 /// The kinds of error a call may end in when a node is lost: the documented outage errors.
 const OUTAGE: [&str; 4] = [
     "call_interrupted",
