@@ -200,26 +200,53 @@ impl Load {
     }
 }
 
-/// How long after `since` a call first succeeded that was sent after `since`: a fresh call
-/// every few milliseconds, each with a short timeout, so that none waits long in a queue
-/// that is gone. Panics after `limit`.
-fn recovery(client: &AdderClient, since: Instant, limit: Duration) -> Duration {
-    let probe = client.with_timeout(Duration::from_millis(250));
+/// How long after `since` the first call succeeded that was sent after the node died (when
+/// this is called), and how the calls sent before it ended: a burst of fresh calls, one every
+/// 5 ms for half a second, each waited for afterwards, so a call lost in a queue that is
+/// gone does not hide the ones after it. Again until one succeeds; panics after `limit`.
+fn recovery(
+    client: &AdderClient,
+    since: Instant,
+    limit: Duration,
+) -> (Duration, BTreeMap<&'static str, usize>) {
+    let rpc = client.rpc().with_timeout(Duration::from_secs(1));
+    let mut failed = BTreeMap::new();
     loop {
-        let sent = Instant::now();
-        match probe.add(1, 1) {
-            Ok(_) => return sent - since,
-            Err(e) => assert!(
-                OUTAGE.contains(&e.kind()),
-                "a probe call ended in {e:?}, not an outage error"
-            ),
+        let mut burst = Vec::new();
+        let until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < until {
+            let sent = Instant::now();
+            burst.push((
+                sent,
+                rpc.start_call::<_, u64>("add", &AdderAddArgs { x: 1, y: 1 }),
+            ));
+            // Not a wait for an event: the pace of the probes.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut first_success = None;
+        for (sent, call) in burst {
+            match call.and_then(|call| call.wait()) {
+                Ok(_) => {
+                    first_success.get_or_insert(sent);
+                }
+                Err(e) => {
+                    assert!(
+                        OUTAGE.contains(&e.kind()),
+                        "a probe call ended in {e:?}, not an outage error"
+                    );
+                    if first_success.is_none() {
+                        *failed.entry(e.kind()).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        if let Some(sent) = first_success {
+            return (sent - since, failed);
         }
         assert!(
             since.elapsed() < limit,
             "no call succeeded within {limit:?}"
         );
-        // Not a wait for an event: the pace of a probe.
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -313,7 +340,8 @@ fn killing_the_node_of_a_service_s_queues_under_load_interrupts_calls_only_with_
         load.await_successes(Instant::now(), 200, Duration::from_secs(30));
         let killed = Instant::now();
         cluster.kill(queues_node);
-        let recovered = recovery(&client, killed, Duration::from_secs(30));
+        let dead = killed.elapsed();
+        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
         load.await_successes(killed, 100, Duration::from_secs(30));
         assert!(
             server_a.wait_serving(Duration::from_secs(30)),
@@ -333,8 +361,8 @@ fn killing_the_node_of_a_service_s_queues_under_load_interrupts_calls_only_with_
             .count();
         eprintln!(
             "round {round}: killed node {queues_node} (method queues, server a); queues now on \
-             node {moved_to:?}; calls sent {recovered:?} after the kill succeed; {interrupted} \
-             calls interrupted; {tally:?}"
+             node {moved_to:?}; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed (probes before: \
+             {probes:?}); {interrupted} calls interrupted; {tally:?}"
         );
         assert!(moved_to.is_some() && moved_to != Some(queues_node));
         drop((client, client_fabric, server_a, server_b));
@@ -359,15 +387,16 @@ fn killing_the_node_of_a_client_and_its_reply_queue_under_load_interrupts_calls_
         load.await_successes(Instant::now(), 200, Duration::from_secs(30));
         let killed = Instant::now();
         cluster.kill(client_node);
-        let recovered = recovery(&client, killed, Duration::from_secs(30));
+        let dead = killed.elapsed();
+        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
         load.await_successes(killed, 100, Duration::from_secs(30));
         let now_on = connected_port(&client_fabric).and_then(|p| node_with_port(&cluster, p));
         let endings = load.finish();
         let tally = check_endings(&endings, &["call_interrupted", "unavailable"]);
         eprintln!(
             "round {round}: killed node {client_node} (the client's, with its reply queue); \
-             client now on node {now_on:?}; calls sent {recovered:?} after the kill succeed; \
-             {tally:?}"
+             client now on node {now_on:?}; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed \
+             (probes before: {probes:?}); {tally:?}"
         );
         assert!(now_on.is_some() && now_on != Some(client_node));
         drop((client, client_fabric));
@@ -394,7 +423,8 @@ fn a_durable_service_loses_no_call_when_the_node_of_its_queues_dies() {
         let killed = Instant::now();
         // The node of server a, whose leader it is unless the broker put it elsewhere.
         cluster.kill(queues_node);
-        let recovered = recovery(&client, killed, Duration::from_secs(30));
+        let dead = killed.elapsed();
+        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
         load.await_successes(killed, 100, Duration::from_secs(30));
         assert!(server_a.wait_serving(Duration::from_secs(30)));
         let endings = load.finish();
@@ -402,8 +432,9 @@ fn a_durable_service_loses_no_call_when_the_node_of_its_queues_dies() {
         let gap = longest_gap(&endings, killed);
         eprintln!(
             "round {round}: durable: killed node {queues_node} (server a; queue leader was node \
-             {leader}); every call answered; calls sent {recovered:?} after the kill succeed; \
-             longest wait for an answer around the kill {gap:?}; {tally:?}"
+             {leader}); every call answered; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed \
+             (probes before: {probes:?}); longest wait for an answer around the kill {gap:?}; \
+             {tally:?}"
         );
         drop((client, client_fabric, server_a));
         cluster.start_again(queues_node);

@@ -86,7 +86,8 @@ impl<K: SubscriberKind> Subscriber<K> {
     /// [`delivery_limit`](Self::delivery_limit) times (5 by default): one whose handler fails
     /// every time ([`try_handle`](Self::try_handle)), or that takes its subscriber down with
     /// it, is then *parked* in the quorum queue `{name}.parked` instead of being delivered
-    /// forever. Look at the parked messages with
+    /// forever. RabbitMQ counts every return to the queue as a delivery, the messages an
+    /// [`Inbox`] gives back when it closes too. Look at the parked messages with
     /// any AMQP tool (they carry RabbitMQ's `x-death` header) and, once the cause is fixed,
     /// put them back with [`Fabric::replay_parked`](crate::Fabric::replay_parked).
     ///

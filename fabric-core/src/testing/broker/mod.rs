@@ -399,7 +399,7 @@ impl TestBroker {
         while (accepts(self.amqp_port) || self.tls.as_ref().is_some_and(|(_, p)| accepts(*p)))
             && Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
