@@ -200,48 +200,46 @@ impl Load {
     }
 }
 
-/// How long after `since` the first call succeeded that was sent after the node died (when
-/// this is called), and how the calls sent before it ended: a burst of fresh calls, one every
-/// 5 ms for half a second, each waited for afterwards, so a call lost in a queue that is
-/// gone does not hide the ones after it. Again until one succeeds; panics after `limit`.
+/// When calls were answered again after the node died (when this is called): a burst of
+/// fresh calls, one every 5 ms for half a second, each on a thread of its own so that a call
+/// lost in a queue that is gone does not hold up the ones after it. The time from `since` to
+/// the first answer, and how the calls answered before it ended. Again until one succeeds;
+/// panics after `limit`.
 fn recovery(
     client: &AdderClient,
     since: Instant,
     limit: Duration,
 ) -> (Duration, BTreeMap<&'static str, usize>) {
-    let rpc = client.rpc().with_timeout(Duration::from_secs(1));
-    let mut failed = BTreeMap::new();
+    let probe = client.with_timeout(Duration::from_secs(1));
     loop {
-        let mut burst = Vec::new();
-        let until = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < until {
-            let sent = Instant::now();
-            burst.push((
-                sent,
-                rpc.start_call::<_, u64>("add", &AdderAddArgs { x: 1, y: 1 }),
-            ));
-            // Not a wait for an event: the pace of the probes.
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let mut first_success = None;
-        for (sent, call) in burst {
-            match call.and_then(|call| call.wait()) {
-                Ok(_) => {
-                    first_success.get_or_insert(sent);
-                }
+        // (when it ended, how): every probe of the burst.
+        let ended: Mutex<Vec<(Instant, Result<u64, Error>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                let (probe, ended) = (&probe, &ended);
+                scope.spawn(move || {
+                    let outcome = probe.add(1, 1);
+                    ended.lock().unwrap().push((Instant::now(), outcome));
+                });
+                // Not a wait for an event: the pace of the probes.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let mut ended = ended.into_inner().unwrap();
+        ended.sort_by_key(|(at, _)| *at);
+        let mut failed = BTreeMap::new();
+        for (at, outcome) in ended {
+            match outcome {
+                Ok(_) => return (at - since, failed),
                 Err(e) => {
                     assert!(
                         OUTAGE.contains(&e.kind()),
                         "a probe call ended in {e:?}, not an outage error"
                     );
-                    if first_success.is_none() {
-                        *failed.entry(e.kind()).or_insert(0) += 1;
-                    }
+                    *failed.entry(e.kind()).or_insert(0) += 1;
                 }
             }
-        }
-        if let Some(sent) = first_success {
-            return (sent - since, failed);
         }
         assert!(
             since.elapsed() < limit,
@@ -361,7 +359,7 @@ fn killing_the_node_of_a_service_s_queues_under_load_interrupts_calls_only_with_
             .count();
         eprintln!(
             "round {round}: killed node {queues_node} (method queues, server a); queues now on \
-             node {moved_to:?}; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed (probes before: \
+             node {moved_to:?}; gone after {dead:?} (port closed); calls answered again {recovered:?} after the kill (probes that ended before: \
              {probes:?}); {interrupted} calls interrupted; {tally:?}"
         );
         assert!(moved_to.is_some() && moved_to != Some(queues_node));
@@ -395,8 +393,8 @@ fn killing_the_node_of_a_client_and_its_reply_queue_under_load_interrupts_calls_
         let tally = check_endings(&endings, &["call_interrupted", "unavailable"]);
         eprintln!(
             "round {round}: killed node {client_node} (the client's, with its reply queue); \
-             client now on node {now_on:?}; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed \
-             (probes before: {probes:?}); {tally:?}"
+             client now on node {now_on:?}; gone after {dead:?} (port closed); calls answered again {recovered:?} after the kill \
+             (probes that ended before: {probes:?}); {tally:?}"
         );
         assert!(now_on.is_some() && now_on != Some(client_node));
         drop((client, client_fabric));
@@ -432,8 +430,8 @@ fn a_durable_service_loses_no_call_when_the_node_of_its_queues_dies() {
         let gap = longest_gap(&endings, killed);
         eprintln!(
             "round {round}: durable: killed node {queues_node} (server a; queue leader was node \
-             {leader}); every call answered; gone after {dead:?} (port closed); calls sent {recovered:?} after the kill succeed \
-             (probes before: {probes:?}); longest wait for an answer around the kill {gap:?}; \
+             {leader}); every call answered; gone after {dead:?} (port closed); calls answered again {recovered:?} after the kill \
+             (probes that ended before: {probes:?}); longest wait for an answer around the kill {gap:?}; \
              {tally:?}"
         );
         drop((client, client_fabric, server_a));
