@@ -184,6 +184,15 @@ impl ServiceAddress {
     }
 }
 
+/// The queue where a quorum subscription parks the messages that reached its delivery
+/// limit, `{subscriber}.parked`.
+pub(crate) fn parked_queue(subscriber: &str) -> String {
+    format!("{subscriber}{PARKED_SUFFIX}")
+}
+
+/// What [`parked_queue`] adds to a subscriber's name.
+pub(crate) const PARKED_SUFFIX: &str = ".parked";
+
 /// Checks a name that becomes a queue as given (a subscriber's): not empty, at most 255
 /// bytes, and not in the broker's reserved `amq.` space.
 pub(crate) fn check_queue_name(kind: &'static str, name: &str) -> Result<()> {

@@ -51,6 +51,10 @@ pub struct FabricConfig {
     pub(crate) publish_window: usize,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) auth_mechanism: Option<AuthMechanism>,
+    /// Whether the URLs are tried in an order drawn at connect instead of the order given.
+    pub(crate) shuffle_urls: bool,
+    /// Whether data messages and events are published persistent (delivery mode 2).
+    pub(crate) persistent: bool,
 }
 
 impl FabricConfig {
@@ -78,6 +82,8 @@ impl FabricConfig {
             publish_window: 256,
             tls: None,
             auth_mechanism: None,
+            shuffle_urls: false,
+            persistent: false,
         }
     }
 
@@ -156,8 +162,9 @@ impl FabricConfig {
     }
 
     /// Another broker to use when the ones before it do not answer: typically another node
-    /// of the same RabbitMQ cluster. URLs are tried in the order given, at the first connect
-    /// and at every reconnection.
+    /// of the same RabbitMQ cluster. URLs are tried in the order given (or in a random order
+    /// drawn once, with [`shuffle_urls`](Self::shuffle_urls)), at the first connect and at
+    /// every reconnection.
     ///
     /// ```
     /// use fabric_core::FabricConfig;
@@ -170,6 +177,54 @@ impl FabricConfig {
     pub fn fallback_url(mut self, url: &str) -> Self {
         self.urls.push(url.to_owned());
         self
+    }
+
+    /// Publish data messages and events persistent (AMQP delivery mode 2), so that a durable
+    /// classic queue keeps them across a broker restart. Default off: transient, as
+    /// amqp-fabric publishes. A quorum subscription ([`Subscriber::quorum`]) keeps every
+    /// message it has confirmed on a majority of nodes whatever the mode; wait on the
+    /// [`Receipt`](crate::Receipt) to know the broker has it.
+    ///
+    /// [`Subscriber::quorum`]: crate::Subscriber::quorum
+    pub fn persistent_messages(mut self) -> Self {
+        self.persistent = true;
+        self
+    }
+
+    /// Spread participants over the nodes of a cluster: the URLs ([`new`](Self::new)'s and
+    /// every [`fallback_url`](Self::fallback_url)) are put in a random order when the fabric
+    /// connects, and that order is kept for its life, at the first connect and at every
+    /// reconnection. Processes given the same list so connect to different nodes, and when
+    /// a node is lost, the participants that were on it move to different nodes too.
+    ///
+    /// Without it (the default), the URLs are tried in the order given: every participant
+    /// prefers the first node.
+    ///
+    /// ```
+    /// use fabric_core::FabricConfig;
+    ///
+    /// let config = FabricConfig::new("amqp://rabbit-1:5672", "shop", "orders", "o1")
+    ///     .fallback_url("amqp://rabbit-2:5672")
+    ///     .fallback_url("amqp://rabbit-3:5672")
+    ///     .shuffle_urls();
+    /// ```
+    pub fn shuffle_urls(mut self) -> Self {
+        self.shuffle_urls = true;
+        self
+    }
+
+    /// The URLs in the order this fabric tries them: as given, or shuffled
+    /// ([`shuffle_urls`](Self::shuffle_urls)).
+    pub(crate) fn connection_order(&self) -> Vec<&str> {
+        let mut urls: Vec<&str> = self.urls.iter().map(String::as_str).collect();
+        if self.shuffle_urls {
+            // Fisher-Yates, with the crate's OS-seeded randomness.
+            for i in (1..urls.len()).rev() {
+                let j = (crate::token::random() % (i as u64 + 1)) as usize;
+                urls.swap(i, j);
+            }
+        }
+        urls
     }
 
     /// How long to wait between rounds of reconnection attempts: `initial` after the first
@@ -232,6 +287,8 @@ impl std::fmt::Debug for FabricConfig {
             .field("data_exchange", &self.data_exchange)
             .field("publish_window", &self.publish_window)
             .field("reconnect_backoff", &self.reconnect_backoff)
+            .field("shuffle_urls", &self.shuffle_urls)
+            .field("persistent", &self.persistent)
             .finish()
     }
 }
@@ -239,6 +296,26 @@ impl std::fmt::Debug for FabricConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shuffled_urls_are_all_tried_in_an_order_of_their_own() {
+        let config = FabricConfig::new("amqp://a", "d", "t", "i")
+            .fallback_url("amqp://b")
+            .fallback_url("amqp://c");
+        assert_eq!(
+            config.connection_order(),
+            ["amqp://a", "amqp://b", "amqp://c"]
+        );
+        let config = config.shuffle_urls();
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut order = config.connection_order();
+            firsts.insert(order[0]);
+            order.sort_unstable();
+            assert_eq!(order, ["amqp://a", "amqp://b", "amqp://c"]);
+        }
+        assert_eq!(firsts.len(), 3, "every node comes first sometimes");
+    }
 
     #[test]
     fn debug_masks_every_password() {

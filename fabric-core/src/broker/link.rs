@@ -193,16 +193,18 @@ impl Link {
         }
     }
 
-    /// Whether a queue exists, asked on a throwaway channel: a failed passive declare closes
-    /// the channel it was made on.
-    pub(crate) fn queue_exists(&self, queue: &str) -> Result<bool> {
+    /// How many consumers a queue has, or `None` if it does not exist (or its node is
+    /// down), asked on a throwaway channel: a failed passive declare closes the channel it
+    /// was made on.
+    pub(crate) fn queue_consumers(&self, queue: &str) -> Result<Option<u32>> {
         let (channel, _) = self.open_channel()?;
         match channel.queue_declare_passive(queue) {
-            Ok(_) => {
+            Ok(found) => {
+                let consumers = found.declared_consumer_count().unwrap_or(0);
                 let _ = channel.close();
-                Ok(true)
+                Ok(Some(consumers))
             }
-            Err(amiquip::Error::ServerClosedChannel { code: 404, .. }) => Ok(false),
+            Err(amiquip::Error::ServerClosedChannel { code: 404, .. }) => Ok(None),
             Err(e) => Err(Error::broker(format!("look up queue {queue}"), e)),
         }
     }

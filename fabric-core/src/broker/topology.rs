@@ -163,6 +163,27 @@ pub(crate) fn string_table<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str
         .collect()
 }
 
+/// A quorum queue: durable, replicated on a majority of the cluster's nodes (it outlives the
+/// loss of any one of three), never auto-deleted; `arguments` beside its type.
+pub(crate) fn quorum_queue(name: String, mut arguments: FieldTable) -> Declaration {
+    arguments.insert(
+        "x-queue-type".to_owned(),
+        AmqpValue::LongString("quorum".to_owned()),
+    );
+    Declaration::Queue {
+        name,
+        durable: true,
+        auto_delete: false,
+        exclusive: false,
+        arguments,
+    }
+}
+
+/// A queue argument that is a number (`x-delivery-limit`, `x-expires` in milliseconds).
+pub(crate) fn number_argument(value: u64) -> AmqpValue {
+    AmqpValue::LongLongInt(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
 /// The exchange `rpc.dlx`, where expired calls go back to their callers.
 pub(crate) fn rpc_dead_letter_exchange() -> Declaration {
     Declaration::Exchange {

@@ -76,8 +76,8 @@ impl Fabric {
         let address =
             ServiceAddress::new(&config.domain, &config.service_type, &config.service_id)?;
         let urls = config
-            .urls
-            .iter()
+            .connection_order()
+            .into_iter()
             .map(|url| BrokerUrl::parse(url, config.tls.as_ref(), config.auth_mechanism))
             .collect::<Result<Vec<_>>>()?;
         let link = Link::connect(

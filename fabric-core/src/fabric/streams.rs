@@ -6,7 +6,9 @@ use super::Fabric;
 use crate::broker::consumer::Subscription;
 use crate::broker::publisher::Receipt;
 use crate::error::Result;
-use crate::stream::{data, events, DataStream, Events, Headers, Message, Publish, Subscriber};
+use crate::stream::{
+    data, events, parked, DataStream, Events, Headers, Message, Publish, Subscriber,
+};
 
 impl Fabric {
     /// Publishes `body` to the domain's data stream with `headers`, to which the publisher's
@@ -103,6 +105,23 @@ impl Fabric {
     /// start it with `handle` or `inbox`.
     pub fn event_subscriber(&self, name: &str) -> Subscriber<Events> {
         Subscriber::new(self.participant(), name)
+    }
+
+    /// Puts the messages a [`quorum`](Subscriber::quorum) subscription `name` parked (in
+    /// `{name}.parked`, after its delivery limit) back into its queue, to be delivered again
+    /// with a fresh delivery count; returns how many. Each message leaves the parked queue
+    /// only once the broker has confirmed it in the subscriber's queue. Run it once the
+    /// cause of the failures is fixed.
+    ///
+    /// ```no_run
+    /// # fn demo(fabric: &fabric_core::Fabric) -> fabric_core::Result<()> {
+    /// let moved = fabric.replay_parked("inventory")?;
+    /// println!("{moved} messages go to inventory again");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay_parked(&self, name: &str) -> Result<usize> {
+        parked::replay(self.participant().link(), name)
     }
 
     /// Every event whose routing key matches `pattern` goes to `handler`, on the

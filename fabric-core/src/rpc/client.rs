@@ -444,21 +444,30 @@ impl RpcClient {
         }
     }
 
-    /// The broker had no queue for the call: tell a missing service from a missing method by
-    /// whether the service's `health_check` queue exists (every server has one). A method
-    /// queue that exists by now was being declared when the call came back (a server
-    /// starting, or declaring again after a reconnection): the service was not there yet.
+    /// The broker had no queue for the call: tell a missing service from a missing method.
+    ///
+    /// A method is unknown only to a service that is up: its `health_check` queue (every
+    /// server has one) has a consumer, and, looked up after that, the method's queue does not
+    /// exist. A server consumes every method queue of its service on one channel (its
+    /// intake's), `health_check` last, and stops consuming all of them when one goes; so a
+    /// consumer on `health_check` means a server that had the method's queue too. Anything else is a
+    /// service that is not there (yet): no `health_check` queue, one without a consumer (a
+    /// server starting, or declaring its queues again after losing its connection or the
+    /// node they lived on), or a method queue that exists by now. That is
+    /// `NoSuchService`, an outage error, never `UnknownMethod` for a method the service has.
     fn unroutable(&self, method: &str) -> Error {
         let Transport::Broker { participant, .. } = &self.transport else {
             return Error::NoSuchService {
                 service: self.address.fqn(),
             };
         };
-        let exists = |method: &str| {
+        let consumers = |method: &str| {
             let queue = self.address.method_queue(method);
-            participant.link().queue_exists(&queue).unwrap_or(false)
+            // A lookup that fails (the connection went) tells nothing: as if absent.
+            participant.link().queue_consumers(&queue).unwrap_or(None)
         };
-        if exists(protocol::HEALTH_CHECK) && !exists(method) {
+        let serving = consumers(protocol::HEALTH_CHECK).is_some_and(|n| n > 0);
+        if serving && consumers(method).is_none() {
             Error::UnknownMethod {
                 service: self.address.fqn(),
                 method: method.to_owned(),

@@ -60,7 +60,10 @@ pub(crate) fn publish(
     content_type: Option<&str>,
 ) -> Result<Receipt> {
     let trace = CallContext::outgoing_trace();
-    let properties = || self::properties(participant.address(), headers, content_type, &trace);
+    let properties = || {
+        let properties = self::properties(participant.address(), headers, content_type, &trace);
+        super::with_persistence(participant, properties)
+    };
     // The publisher declares the exchange on each connection before its first message.
     let receipt = publisher.publish(Outgoing {
         exchange: exchange(participant),

@@ -93,7 +93,10 @@ pub(crate) fn publish(
 ) -> Result<Receipt> {
     check_topic(routing_key, false)?;
     let trace = CallContext::outgoing_trace();
-    let properties = || self::properties(participant.address(), codec, &trace);
+    let properties = || {
+        let properties = self::properties(participant.address(), codec, &trace);
+        super::with_persistence(participant, properties)
+    };
     // The publisher declares the exchange on each connection before its first message.
     let receipt = publisher.publish(Outgoing {
         exchange: participant.address().events_exchange(),

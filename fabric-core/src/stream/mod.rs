@@ -11,6 +11,7 @@ pub(crate) mod events;
 mod headers;
 mod inbox;
 mod message;
+pub(crate) mod parked;
 mod publish;
 mod subscriber;
 
@@ -21,3 +22,17 @@ pub use inbox::Inbox;
 pub use message::Message;
 pub use publish::Publish;
 pub use subscriber::{Subscriber, SubscriberKind};
+
+/// `properties` with the delivery mode the participant publishes data and events in:
+/// persistent (2) with [`FabricConfig::persistent_messages`](crate::FabricConfig::persistent_messages),
+/// else left transient, as amqp-fabric publishes.
+fn with_persistence(
+    participant: &crate::participant::Participant,
+    properties: amiquip::AmqpProperties,
+) -> amiquip::AmqpProperties {
+    if participant.config().persistent {
+        properties.with_delivery_mode(2)
+    } else {
+        properties
+    }
+}

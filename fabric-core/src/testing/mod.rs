@@ -9,7 +9,8 @@
 //! - A [`Recorder`] is a [`Publish`](crate::Publish) that keeps the data messages and events
 //!   the code under test publishes, with their headers and routing keys.
 //! - With the `testing` feature, a `TestBroker` is a throwaway RabbitMQ node of the test's
-//!   own, on free ports, to stop, kill and restart.
+//!   own, on free ports, to stop, kill and restart; a `TestCluster` is three of them joined
+//!   into one RabbitMQ cluster, to kill one node under load.
 //!
 //! Each example below is a complete test, for this service:
 //!
@@ -153,6 +154,23 @@
 //! ```
 //!
 //! When the broker is dropped, the node stops and its files are removed.
+//!
+//! On a cluster, `TestCluster` (same feature) joins three such nodes; a test kills the
+//! node a participant is on and sees it move to another:
+//!
+//! ```no_run
+//! # #[cfg(feature = "testing")]
+//! # fn main() {
+//! use fabric_core::testing::TestCluster;
+//!
+//! let mut cluster = TestCluster::start(); // three nodes, one cluster
+//! let _fabric = cluster.connect(1, "shop", "client", "t1"); // node 1, then 2 and 0
+//! cluster.kill(1); // the fabric moves to node 2 by itself
+//! cluster.start_again(1); // node 1 rejoins the cluster
+//! # }
+//! # #[cfg(not(feature = "testing"))]
+//! # fn main() {}
+//! ```
 
 pub use crate::rpc::{Fault, Faults};
 
@@ -164,4 +182,4 @@ pub use recorder::Recorder;
 mod broker;
 
 #[cfg(feature = "testing")]
-pub use broker::{scratch_dir, TestBroker, TlsListener};
+pub use broker::{scratch_dir, TestBroker, TestCluster, TlsListener};

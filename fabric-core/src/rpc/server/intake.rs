@@ -140,9 +140,10 @@ impl Intake {
             // Auto-delete: the exchange and queues went with the last connection (or broker).
             topology::declare(channel, &self.shared.declarations)?;
         }
-        // Channel-wide: the limit covers every method queue together.
+        // Channel-wide: the limit covers every method queue together (quorum queues refuse
+        // it: there, each consumer's own).
         channel
-            .qos(0, self.held, true)
+            .qos(0, self.held, self.shared.channel_wide_prefetch)
             .map_err(|e| Error::broker("set the prefetch", e))?;
         let replies = open_reply_channel(link, generation)?;
         let consumers = match self.consume(channel) {

@@ -69,6 +69,8 @@ use worker::Worker;
 const DEFAULT_WORKERS: usize = 32;
 /// Default calls an instance holds per worker: 1, so every call it holds is running.
 const DEFAULT_PREFETCH: u16 = 1;
+/// How long the method queues of a durable server outlive their last consumer by default.
+const DEFAULT_DURABLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
 
 /// What the intake and the workers of a server share.
 struct Shared {
@@ -79,6 +81,9 @@ struct Shared {
     queues: Vec<String>,
     /// What `serve` declared, declared again by the intake after a reconnection.
     declarations: Vec<Declaration>,
+    /// Whether the intake's prefetch covers its channel (classic queues) or each consumer
+    /// (quorum queues, which refuse a channel-wide one).
+    channel_wide_prefetch: bool,
     load: Arc<ServerLoad>,
     readiness: Arc<Readiness>,
     link: Arc<Link>,
@@ -92,6 +97,17 @@ pub struct ServerBuilder<D: Dispatch> {
     dispatcher: D,
     workers: usize,
     prefetch: u16,
+    queues: QueueMode,
+}
+
+/// How a server's method queues are kept: amqp-fabric's auto-delete classic queues, or
+/// durable quorum queues ([`ServerBuilder::durable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueMode {
+    /// Classic, auto-delete: gone with the last consumer, or with the node they live on.
+    Classic,
+    /// Quorum queues, removed by the broker after this long without a consumer.
+    Durable { expiry: Duration },
 }
 
 impl<D: Dispatch> ServerBuilder<D> {
@@ -101,6 +117,7 @@ impl<D: Dispatch> ServerBuilder<D> {
             dispatcher,
             workers: DEFAULT_WORKERS,
             prefetch: DEFAULT_PREFETCH,
+            queues: QueueMode::Classic,
         }
     }
 
@@ -129,6 +146,42 @@ impl<D: Dispatch> ServerBuilder<D> {
         self
     }
 
+    /// Durable RPC: the method queues are **quorum queues**, replicated on a majority of a
+    /// cluster's nodes, so that calls waiting in them survive the loss of any one node of
+    /// three; they are removed by the broker 30 minutes after their last consumer went
+    /// ([`durable_expiry`](Self::durable_expiry)) instead of at once.
+    ///
+    /// Callers see no difference: the queues have amqp-fabric's names and dead-letter
+    /// exchange, so any caller (a Python one too) calls as before, and an expired call still
+    /// comes back as a timeout. But RabbitMQ refuses to declare a queue again with another
+    /// type, so every instance of the clique must be durable (an amqp-fabric Python server
+    /// cannot join it), and a service switching mode must wait until its old queues are gone
+    /// (or delete them). Each call costs more: the broker replicates it and writes it to
+    /// disk before delivering it (see BENCHMARKS.md). Quorum queues refuse a channel-wide
+    /// prefetch, so the calls an instance holds (`workers × prefetch`) are counted per
+    /// method queue: with several methods, an instance may hold more calls than it has
+    /// workers, and a call may wait in it behind another.
+    pub fn durable(mut self) -> Self {
+        if self.queues == QueueMode::Classic {
+            self.queues = QueueMode::Durable {
+                expiry: DEFAULT_DURABLE_EXPIRY,
+            };
+        }
+        self
+    }
+
+    /// How long the method queues of a [`durable`](Self::durable) server stay after their
+    /// last consumer (and last declaration) before the broker removes them, with any calls
+    /// still in them (at least one second; implies `durable`). Default 30 minutes: long
+    /// enough for a restart or a failover, short enough that a service gone for good leaves
+    /// nothing behind. Calls are not kept past their own expiration either way.
+    pub fn durable_expiry(mut self, expiry: Duration) -> Self {
+        self.queues = QueueMode::Durable {
+            expiry: expiry.max(Duration::from_secs(1)),
+        };
+        self
+    }
+
     /// Declares the service's exchange and method queues at the participant's address and
     /// starts the workers (see [`serve`](Self::serve)); the server is listed in `servers`
     /// while it runs.
@@ -144,7 +197,7 @@ impl<D: Dispatch> ServerBuilder<D> {
         for method in &methods {
             queues.push(address.checked_method_queue(method)?);
         }
-        let declarations = server_topology(&address, &methods);
+        let declarations = server_topology(&address, &methods, self.queues);
         topology::declare_anew(&link, &declarations)?;
 
         let load = Arc::new(ServerLoad::new(
@@ -159,6 +212,7 @@ impl<D: Dispatch> ServerBuilder<D> {
             methods,
             queues,
             declarations,
+            channel_wide_prefetch: self.queues == QueueMode::Classic,
             load: Arc::clone(&load),
             readiness: Arc::clone(&readiness),
             link: Arc::clone(&link),
@@ -353,8 +407,13 @@ impl Drop for Server {
     }
 }
 
-/// The exchange, one queue per method and their bindings, as amqp-fabric declares them.
-fn server_topology(address: &ServiceAddress, methods: &[&str]) -> Vec<Declaration> {
+/// The exchange, one queue per method and their bindings, as amqp-fabric declares them, or
+/// with durable quorum queues of the same names.
+fn server_topology(
+    address: &ServiceAddress,
+    methods: &[&str],
+    mode: QueueMode,
+) -> Vec<Declaration> {
     let exchange = address.exchange();
     let mut declarations = vec![Declaration::Exchange {
         name: exchange.clone(),
@@ -364,12 +423,20 @@ fn server_topology(address: &ServiceAddress, methods: &[&str]) -> Vec<Declaratio
     }];
     for method in methods {
         let queue = address.method_queue(method);
-        declarations.push(Declaration::Queue {
-            name: queue.clone(),
-            durable: false,
-            auto_delete: true,
-            exclusive: false,
-            arguments: topology::string_table([("x-dead-letter-exchange", topology::RPC_DLX)]),
+        let mut arguments = topology::string_table([("x-dead-letter-exchange", topology::RPC_DLX)]);
+        declarations.push(match mode {
+            QueueMode::Classic => Declaration::Queue {
+                name: queue.clone(),
+                durable: false,
+                auto_delete: true,
+                exclusive: false,
+                arguments,
+            },
+            QueueMode::Durable { expiry } => {
+                let millis = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+                arguments.insert("x-expires".to_owned(), topology::number_argument(millis));
+                topology::quorum_queue(queue.clone(), arguments)
+            }
         });
         declarations.push(Declaration::Binding {
             queue: queue.clone(),

@@ -64,6 +64,20 @@ impl TestBroker {
         }
     }
 
+    /// Writes the Erlang cookie the node boots with (readable by its owner only, or the VM
+    /// refuses it).
+    pub(super) fn write_cookie(&self, cookie: &str) {
+        let path = self.dir.join("home").join(".erlang.cookie");
+        std::fs::write(&path, cookie)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))
+                .unwrap_or_else(|e| panic!("cannot restrict {}: {e}", path.display()));
+        }
+    }
+
     /// Everything that makes this node its own, as environment variables of the start
     /// script (see `/usr/lib/rabbitmq/bin/rabbitmq-env` and `rabbitmq-defaults`).
     pub(super) fn environment(&self) -> Vec<(String, String)> {

@@ -136,7 +136,8 @@ pub(super) fn wait_for_exit(child: &mut Child, timeout: Duration) -> bool {
         match child.try_wait() {
             Ok(Some(_)) | Err(_) => return true,
             Ok(None) if Instant::now() > deadline => return false,
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            // Short: a test that kills a node measures from when it is gone.
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }

@@ -30,9 +30,11 @@ use host::{
     accepts, free_port, next_number, server_script, speaks_amqp, sweep_stale_dirs, wait_for_exit,
 };
 
+mod cluster;
 mod files;
 mod host;
 
+pub use cluster::TestCluster;
 pub use host::scratch_dir;
 
 /// How long a node may take to boot and accept AMQP.
@@ -174,6 +176,12 @@ impl TestBroker {
     }
 
     fn launch(tls: Option<TlsListener>) -> TestBroker {
+        TestBroker::launch_with(tls, None)
+    }
+
+    /// Starts a fresh node; with `cookie`, its Erlang cookie is that one (the nodes of a
+    /// [`TestCluster`] share one), else a cookie of its own is made at its first boot.
+    pub(super) fn launch_with(tls: Option<TlsListener>, cookie: Option<&str>) -> TestBroker {
         let n = next_number();
         let node = format!("fabric-test-{}-{n}@localhost", std::process::id());
         let dir = std::env::temp_dir().join(format!("fabric-test-{}-{n}", std::process::id()));
@@ -195,6 +203,9 @@ impl TestBroker {
             running: None,
         };
         broker.write_config();
+        if let Some(cookie) = cookie {
+            broker.write_cookie(cookie);
+        }
         broker.start_again();
         broker
     }
@@ -388,7 +399,7 @@ impl TestBroker {
         while (accepts(self.amqp_port) || self.tls.as_ref().is_some_and(|(_, p)| accepts(*p)))
             && Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
