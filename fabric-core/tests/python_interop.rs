@@ -22,6 +22,7 @@ struct MultiplyArgs {
 
 #[test]
 fn a_rust_client_calls_a_python_server() {
+    support::python::hold_rpc_dlx();
     let domain = support::unique_domain("py-server");
     let server = Peer::spawn("server.py", &[&domain, "calc", "py1"]);
     assert_eq!(server.next_line(), "ready");
@@ -201,6 +202,7 @@ fn python_calls_of(domain: &str, id: &str, calls: Value) -> Vec<Value> {
 
 #[test]
 fn a_python_client_calls_a_rust_server() {
+    support::python::hold_rpc_dlx();
     let domain = support::unique_domain("py-client");
     let fabric = support::connect(&domain, "calc", "rs1");
     let _server = CalcServer::new(RustCalc).workers(2).serve(&fabric).unwrap();
@@ -255,6 +257,7 @@ fn a_python_client_calls_a_rust_server() {
 
 #[test]
 fn a_python_client_sees_a_rust_server_as_it_sees_a_python_one() {
+    support::python::hold_rpc_dlx();
     let domain = support::unique_domain("py-same");
     let fabric = support::connect(&domain, "calc", "rs1");
     let _server = CalcServer::new(RustCalc).workers(2).serve(&fabric).unwrap();
@@ -288,6 +291,7 @@ fn a_python_client_sees_a_rust_server_as_it_sees_a_python_one() {
 
 #[test]
 fn a_python_callers_call_starts_a_trace_of_its_own_and_has_no_deadline() {
+    support::python::hold_rpc_dlx();
     // A Python caller sends no `traceparent` and no deadline header: its call runs in a new
     // trace, without a parent, and with no deadline (the broker's `expiration` still drops
     // it once it has waited out its timeout in the queue).

@@ -70,3 +70,26 @@ impl Peer {
         assert!(status.success(), "the Python peer failed: {status}");
     }
 }
+
+/// Keeps a reply queue bound to `rpc.dlx` for as long as the test binary runs.
+///
+/// amqp-fabric declares `rpc.dlx` auto-delete, so the broker deletes it when the last queue
+/// bound to it goes; an aio-pika caller that declared it an instant before then fails to bind
+/// its own result queue (`NOT_FOUND - no exchange 'rpc.dlx'`). Tests that start and stop Rust
+/// and Python callers side by side race for it; this binding, held by a client of its own,
+/// takes the race out of the tests. (The race itself is amqp-fabric's, between its processes.)
+pub fn hold_rpc_dlx() {
+    static HOLDER: std::sync::OnceLock<(fabric_core::Fabric, fabric_core::RpcClient)> =
+        std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        let fabric = super::connect(
+            "t-rpc-dlx-holder",
+            "holder",
+            &std::process::id().to_string(),
+        );
+        // A client starts the fabric's reply thread, which binds its reply queue to rpc.dlx.
+        let client = fabric_core::RpcClient::new(&fabric, "t-rpc-dlx-holder", "nobody", "n1")
+            .expect("a client of the rpc.dlx holder");
+        (fabric, client)
+    });
+}

@@ -239,22 +239,32 @@ impl Intake {
                     ack_by = None;
                 }
                 // `shift` holds a sender, so the channel never disconnects here.
-                recv(wakes.done) -> message => if let Ok(message) = message {
-                    self.take(message)?;
+                recv(wakes.done) -> message => match message {
+                    Ok(Done::Cancelled(index)) => {
+                        // The queue went (its node was lost, or it was deleted), but this
+                        // channel lives: answer the calls already here, from every queue,
+                        // then start over, declaring the queues again.
+                        self.finish(channel, consumers, shift, wakes, acks, Some(index))?;
+                        return Err(Error::Broker {
+                            operation: format!("consume {}", self.shared.queues[index]),
+                            reason: "the broker cancelled the consumer (the queue was deleted, \
+                                     or its node lost)"
+                                .to_owned(),
+                        });
+                    }
+                    Ok(message) => self.take(message)?,
+                    Err(_) => {}
                 },
-                recv(stop) -> _ => return self.finish(channel, consumers, shift, wakes, acks),
+                recv(stop) -> _ => return self.finish(channel, consumers, shift, wakes, acks, None),
                 recv(changes) -> _ => {}
             }
         }
     }
 
-    /// Handles a report of a worker while the shift runs.
+    /// Handles a report of a worker while the shift runs (a cancelled consumer is `serve`'s).
     fn take(&self, done: Done) -> Result<()> {
         match done {
-            Done::Cancelled(index) => Err(Error::Broker {
-                operation: format!("consume {}", self.shared.queues[index]),
-                reason: "the broker cancelled the consumer (was the queue deleted?)".to_owned(),
-            }),
+            Done::Cancelled(_) => Ok(()),
             Done::ReplyFailed(reason) => Err(Error::ConnectionLost { reason }),
             // Only when its receivers ended, which a running shift's do not unless the
             // channel or connection broke: the next look at the link or an ack says which.
@@ -262,8 +272,9 @@ impl Intake {
         }
     }
 
-    /// Stops taking calls: cancels every consumer, lets the workers answer the calls the
-    /// broker had already sent, acks them, and returns once every worker has left.
+    /// Stops taking calls: cancels every consumer (but `cancelled`, which the broker
+    /// cancelled), lets the workers answer the calls the broker had already sent, acks them,
+    /// and returns once every worker has left.
     fn finish(
         &self,
         channel: &Channel,
@@ -271,8 +282,12 @@ impl Intake {
         shift: &Shift,
         wakes: &Wakes,
         mut acks: Acks,
+        cancelled: Option<usize>,
     ) -> Result<()> {
-        for consumer in consumers {
+        for (index, consumer) in consumers.iter().enumerate() {
+            if Some(index) == cancelled {
+                continue;
+            }
             if consumer.cancel().is_err() {
                 // A dead channel: its calls go back to the broker, so they are not run here.
                 shift.dead.store(true, Ordering::Release);
