@@ -14,7 +14,7 @@ mod support;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use fabric_core::{fabric_service, CallContext, PendingCall};
+use fabric_core::{fabric_service, CallContext, Fabric, PendingCall, Server};
 use support::{connect, connection_of, rabbitmqctl, unique_domain};
 
 #[fabric_service]
@@ -106,36 +106,87 @@ fn slow_call(client: &DeskClient, id: u64) -> PendingCall<u64> {
         .unwrap()
 }
 
+/// One test's service: its domain, the gate its slow calls wait on, and where they say that
+/// they started.
+struct Office {
+    domain: String,
+    started_tx: Sender<Started>,
+    started: Receiver<Started>,
+    gate: Sender<()>,
+    gate_rx: Receiver<()>,
+}
+
+impl Office {
+    fn new(test: &str) -> Office {
+        let (started_tx, started) = unbounded();
+        let (gate, gate_rx) = unbounded();
+        Office {
+            domain: unique_domain(test),
+            started_tx,
+            started,
+            gate,
+            gate_rx,
+        }
+    }
+
+    /// The fabric of instance `name` of the service `desk.d1`, serving with `workers`.
+    fn serve(&self, name: &'static str, workers: usize) -> (Fabric, Server) {
+        let fabric = connect(&self.domain, "desk", "d1");
+        let server = self.serve_on(&fabric, name, workers);
+        (fabric, server)
+    }
+
+    fn serve_on(&self, fabric: &Fabric, name: &'static str, workers: usize) -> Server {
+        let clerk = Clerk {
+            name,
+            started: self.started_tx.clone(),
+            gate: self.gate_rx.clone(),
+        };
+        DeskServer::new(clerk)
+            .workers(workers)
+            .serve(fabric)
+            .unwrap()
+    }
+
+    /// A client of the service, on a fabric of its own.
+    fn client(&self, timeout: Duration) -> (Fabric, DeskClient) {
+        let fabric = connect(&self.domain, "caller", "c1");
+        let client = DeskClient::connect(&fabric, &self.domain, "desk", "d1")
+            .unwrap()
+            .with_timeout(timeout);
+        (fabric, client)
+    }
+
+    /// The method queue of `slow`.
+    fn slow_queue(&self) -> String {
+        format!("{}.api.desk.d1::slow", self.domain)
+    }
+
+    /// Lets `n` slow calls finish.
+    fn release(&self, n: usize) {
+        for _ in 0..n {
+            self.gate.send(()).unwrap();
+        }
+    }
+}
+
 #[test]
 fn quick_calls_pass_a_slow_one_while_a_worker_is_free() {
-    let domain = unique_domain("fair-quick");
-    let (started_tx, started_rx) = unbounded();
-    let (gate, gate_rx) = unbounded();
-    let server_fabric = connect(&domain, "desk", "d1");
-    let server = DeskServer::new(Clerk {
-        name: "a",
-        started: started_tx,
-        gate: gate_rx,
-    })
-    .workers(2)
-    .serve(&server_fabric)
-    .unwrap();
-    let client_fabric = connect(&domain, "caller", "c1");
-    let client = DeskClient::connect(&client_fabric, &domain, "desk", "d1")
-        .unwrap()
-        .with_timeout(WAIT);
+    let office = Office::new("fair-quick");
+    let (_server_fabric, server) = office.serve("a", 2);
+    let (_client_fabric, client) = office.client(WAIT);
 
     let slow = slow_call(&client, 1);
-    started(&started_rx, 1);
+    started(&office.started, 1);
     // One worker is busy with the slow call; every quick call goes to the other.
     for id in 0..50 {
         assert_eq!(client.quick(id), Ok(id));
     }
     assert!(
-        started_rx.try_recv().is_err(),
+        office.started.try_recv().is_err(),
         "the slow call ran more than once"
     );
-    gate.send(()).unwrap();
+    office.release(1);
     assert_eq!(slow.wait(), Ok(1));
     server.close().unwrap();
 }
@@ -143,48 +194,28 @@ fn quick_calls_pass_a_slow_one_while_a_worker_is_free() {
 #[test]
 fn an_instance_holds_no_more_calls_than_workers_and_a_clique_shares_them() {
     const WORKERS: usize = 2;
-    let domain = unique_domain("fair-share");
-    let (started_tx, started_rx) = unbounded();
-    let (gate, gate_rx) = unbounded();
-    let clerk = |name| Clerk {
-        name,
-        started: started_tx.clone(),
-        gate: gate_rx.clone(),
-    };
-    let fabric_a = connect(&domain, "desk", "d1");
-    let server_a = DeskServer::new(clerk("a"))
-        .workers(WORKERS)
-        .serve(&fabric_a)
-        .unwrap();
-    let client_fabric = connect(&domain, "caller", "c1");
-    let client = DeskClient::connect(&client_fabric, &domain, "desk", "d1")
-        .unwrap()
-        .with_timeout(Duration::from_secs(30));
-    let queue = format!("{domain}.api.desk.d1::slow");
+    let office = Office::new("fair-share");
+    let (_fabric_a, server_a) = office.serve("a", WORKERS);
+    let (_client_fabric, client) = office.client(Duration::from_secs(30));
+    let queue = office.slow_queue();
 
     // Alone, a takes two calls and leaves the other three in the broker.
     let calls: Vec<_> = (0..5).map(|id| slow_call(&client, id)).collect();
-    let first = started(&started_rx, WORKERS);
+    let first = started(&office.started, WORKERS);
     assert!(first.iter().all(|(name, _, _)| *name == "a"));
     await_counts(&queue, (WORKERS, 3));
 
     // b joins the clique: it takes two of the waiting calls, a takes none more.
-    let fabric_b = connect(&domain, "desk", "d1");
-    let server_b = DeskServer::new(clerk("b"))
-        .workers(WORKERS)
-        .serve(&fabric_b)
-        .unwrap();
-    let second = started(&started_rx, WORKERS);
+    let (_fabric_b, server_b) = office.serve("b", WORKERS);
+    let second = started(&office.started, WORKERS);
     assert!(
         second.iter().all(|(name, _, _)| *name == "b"),
         "the waiting calls went to {second:?}"
     );
     await_counts(&queue, (2 * WORKERS, 1));
 
-    for _ in 0..5 {
-        gate.send(()).unwrap();
-    }
-    started(&started_rx, 1);
+    office.release(5);
+    started(&office.started, 1);
     for (id, call) in calls.into_iter().enumerate() {
         assert_eq!(call.wait(), Ok(id as u64));
     }
@@ -195,44 +226,26 @@ fn an_instance_holds_no_more_calls_than_workers_and_a_clique_shares_them() {
 #[test]
 fn the_calls_a_lost_instance_held_are_redelivered_to_the_clique() {
     const WORKERS: usize = 3;
-    let domain = unique_domain("fair-lost");
-    let (started_tx, started_rx) = unbounded();
-    let (gate, gate_rx) = unbounded();
-    let clerk = |name| Clerk {
-        name,
-        started: started_tx.clone(),
-        gate: gate_rx.clone(),
-    };
+    let office = Office::new("fair-lost");
     // a alone first, so the broker names only its connection after the service.
-    let fabric_a = connect(&domain, "desk", "d1");
+    let fabric_a = connect(&office.domain, "desk", "d1");
     let connection_a = connection_of(&fabric_a.address().fqn());
-    let server_a = DeskServer::new(clerk("a"))
-        .workers(WORKERS)
-        .serve(&fabric_a)
-        .unwrap();
-    let client_fabric = connect(&domain, "caller", "c1");
-    let client = DeskClient::connect(&client_fabric, &domain, "desk", "d1")
-        .unwrap()
-        .with_timeout(Duration::from_secs(30));
-    let queue = format!("{domain}.api.desk.d1::slow");
+    let server_a = office.serve_on(&fabric_a, "a", WORKERS);
+    let (_client_fabric, client) = office.client(Duration::from_secs(30));
     let calls: Vec<_> = (0..5).map(|id| slow_call(&client, id)).collect();
-    let held_by_a = started(&started_rx, WORKERS);
-    await_counts(&queue, (WORKERS, 2));
+    let held_by_a = started(&office.started, WORKERS);
+    await_counts(&office.slow_queue(), (WORKERS, 2));
 
     // b joins with room for every call; then a loses its connection while it holds three.
-    let fabric_b = connect(&domain, "desk", "d1");
-    let server_b = DeskServer::new(clerk("b"))
-        .workers(8)
-        .serve(&fabric_b)
-        .unwrap();
-    let waiting = started(&started_rx, 2);
+    let (_fabric_b, server_b) = office.serve("b", 8);
+    let waiting = started(&office.started, 2);
     assert!(waiting
         .iter()
         .all(|(name, _, redelivered)| *name == "b" && !redelivered));
     rabbitmqctl(&["close_connection", &connection_a, "fault injection"]);
 
     // a's three calls come to b, marked as redelivered.
-    let mut redelivered: Vec<u64> = started(&started_rx, WORKERS)
+    let mut redelivered: Vec<u64> = started(&office.started, WORKERS)
         .into_iter()
         .map(|(name, id, again)| {
             assert_eq!((name, again), ("b", true), "call {id}");
@@ -244,9 +257,7 @@ fn the_calls_a_lost_instance_held_are_redelivered_to_the_clique() {
     held.sort_unstable();
     assert_eq!(redelivered, held);
     // a's handlers are released too; their replies cannot go out on the dead channel.
-    for _ in 0..5 + WORKERS {
-        gate.send(()).unwrap();
-    }
+    office.release(5 + WORKERS);
     for (id, call) in calls.into_iter().enumerate() {
         assert_eq!(call.wait(), Ok(id as u64), "call {id}");
     }

@@ -193,6 +193,20 @@ impl Link {
         }
     }
 
+    /// Opens a second channel on the connection of `generation`, for a thread that set up its
+    /// first channel there (a channel of another connection would not see its queues or
+    /// deliveries); [`Error::ConnectionLost`] if the connection changed meanwhile.
+    pub(crate) fn open_channel_on(&self, generation: u64) -> Result<Channel> {
+        let (channel, opened_on) = self.open_channel()?;
+        if opened_on != generation {
+            let _ = channel.close();
+            return Err(Error::ConnectionLost {
+                reason: "the connection changed while a session set up its channels".to_owned(),
+            });
+        }
+        Ok(channel)
+    }
+
     /// How many consumers a queue has, or `None` if it does not exist (or its node is
     /// down), asked on a throwaway channel: a failed passive declare closes the channel it
     /// was made on.

@@ -78,7 +78,8 @@ fn serve_session(
         .to_owned();
     // On a channel of its own: rpc.dlx is auto-delete, and may vanish under the binding.
     topology::declare_anew(link, &reply_topology(&reply_queue))?;
-    let publish = open_call_channel(link, generation)?;
+    // On the same connection as the reply queue.
+    let publish = link.open_channel_on(generation)?;
     let returns = match publish.listen_for_returns() {
         Ok(returns) => returns,
         Err(e) => {
@@ -121,18 +122,6 @@ fn serve_session(
         }
         _ => Ok(()),
     }
-}
-
-/// The channel calls are published on, on the same connection as the reply queue.
-fn open_call_channel(link: &Link, generation: u64) -> Result<Channel> {
-    let (publish, publish_generation) = link.open_channel()?;
-    if publish_generation != generation {
-        let _ = publish.close();
-        return Err(Error::ConnectionLost {
-            reason: "the connection changed while the reply queue was set up".to_owned(),
-        });
-    }
-    Ok(publish)
 }
 
 fn consume<'c>(channel: &'c Channel, reply_queue: &str) -> Result<Consumer<'c>> {

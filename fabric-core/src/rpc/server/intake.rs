@@ -28,7 +28,6 @@ use parking_lot::Mutex;
 
 use super::acks::Acks;
 use super::Shared;
-use crate::broker::link::Link;
 use crate::broker::sessions::{run_sessions, Session, Start};
 use crate::broker::topology;
 use crate::error::{Error, Result};
@@ -145,7 +144,7 @@ impl Intake {
         channel
             .qos(0, self.held, self.shared.channel_wide_prefetch)
             .map_err(|e| Error::broker("set the prefetch", e))?;
-        let replies = open_reply_channel(link, generation)?;
+        let replies = link.open_channel_on(generation)?;
         let consumers = match self.consume(channel) {
             Ok(consumers) => consumers,
             Err(e) => {
@@ -331,16 +330,4 @@ struct Wakes {
     done: Receiver<Done>,
     /// Answered calls wait for their ack.
     nudge: Receiver<()>,
-}
-
-/// The channel replies are published on, on the same connection as the calls' channel.
-fn open_reply_channel(link: &Link, generation: u64) -> Result<Channel> {
-    let (channel, opened_on) = link.open_channel()?;
-    if opened_on != generation {
-        let _ = channel.close();
-        return Err(Error::ConnectionLost {
-            reason: "the connection changed while the server set up its channels".to_owned(),
-        });
-    }
-    Ok(channel)
 }
