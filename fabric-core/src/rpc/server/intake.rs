@@ -287,8 +287,12 @@ impl Intake {
             if Some(index) == cancelled {
                 continue;
             }
-            if consumer.cancel().is_err() {
-                // A dead channel: its calls go back to the broker, so they are not run here.
+            // After a queue was lost, the broker has likely cancelled the others too (a lost
+            // node takes all the queues it held), and cancelling them again may fail on a
+            // channel that lives: the calls in hand are still answered then. Otherwise a
+            // failed cancel means a dead channel: its calls go back to the broker, so they
+            // are not run here.
+            if consumer.cancel().is_err() && cancelled.is_none() {
                 shift.dead.store(true, Ordering::Release);
             }
         }
