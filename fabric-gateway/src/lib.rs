@@ -53,6 +53,7 @@ mod jsonrpc;
 mod openapi;
 mod page;
 mod rest;
+mod router;
 mod schema;
 mod services;
 
