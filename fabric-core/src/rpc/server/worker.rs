@@ -40,8 +40,8 @@ impl<D: Dispatch> Worker<D> {
                 },
                 recv(stop) -> _ => return,
             };
+            let _leaving = Leaving(&shift);
             self.work(&shift);
-            shift.report(Done::Left);
         }
     }
 
@@ -177,5 +177,16 @@ impl<D: Dispatch> Worker<D> {
         let answer = answer::run_call(&*self.dispatcher, context, observed, &delivery.body);
         self.shared.load.call_finished();
         answer
+    }
+}
+
+/// Tells the intake that a worker left its shift when dropped, so that even a worker that
+/// unwinds (a panic in fabric's code: the user's is caught) does not leave a closing server
+/// waiting for it.
+struct Leaving<'a>(&'a Shift);
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        self.0.report(Done::Left);
     }
 }
