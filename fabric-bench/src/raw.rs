@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use amiquip::{
     AmqpProperties, AmqpValue, Auth, Channel, Confirm, ConfirmSmoother, Connection,
     ConnectionOptions, ConnectionTuning, Consumer, ConsumerMessage, ConsumerOptions,
-    ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
+    ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, Queue, QueueDeclareOptions,
 };
 use crossbeam_channel::{bounded, Select, Sender};
 use fabric_core::Codec;
@@ -334,16 +334,7 @@ fn reply_queue<'c>(channel: &'c Channel, shape: &Shape) -> (String, Consumer<'c>
         let consumer = channel.basic_consume(DIRECT_REPLY_TO, options).unwrap();
         return (DIRECT_REPLY_TO.to_owned(), consumer);
     }
-    let queue = channel
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-        )
-        .unwrap();
+    let queue = exclusive_queue(channel);
     let name = queue.name().to_owned();
     if shape.reply_binding {
         // Declared as fabric declares it: auto-delete, so it may be gone since the last run.
@@ -368,9 +359,23 @@ fn reply_queue<'c>(channel: &'c Channel, shape: &Shape) -> (String, Consumer<'c>
     (name, consumer)
 }
 
+/// A server-named queue that lives as long as `channel`'s connection.
+pub(crate) fn exclusive_queue(channel: &Channel) -> Queue<'_> {
+    channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+        )
+        .unwrap()
+}
+
 /// Cancels a consumer and drains it before it is dropped: amiquip's I/O thread fails the
 /// whole connection if it delivers to a dropped consumer.
-fn retire(consumer: Consumer<'_>) {
+pub(crate) fn retire(consumer: Consumer<'_>) {
     let _ = consumer.cancel();
     for message in consumer.receiver().iter() {
         if matches!(message, ConsumerMessage::ClientCancelled) {

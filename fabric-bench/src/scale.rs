@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use amiquip::{
     AmqpValue, ConsumerMessage, ConsumerOptions, ExchangeDeclareOptions, ExchangeType, FieldTable,
-    QueueDeclareOptions,
 };
-use fabric_core::{Fabric, FabricConfig, RpcClient, Server, ServiceFilter};
+use fabric_core::{Fabric, FabricConfig, RpcClient, Server, ServiceEvent, ServiceFilter};
 use serde::Serialize;
 
 use crate::cpu::{self, Broker, Usage};
@@ -726,16 +725,7 @@ fn count_keep_alives(
             },
         )
         .unwrap();
-    let queue = channel
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-        )
-        .unwrap();
+    let queue = crate::raw::exclusive_queue(&channel);
     let mut arguments = FieldTable::default();
     for (key, value) in [
         ("x-match", "all"),
@@ -764,26 +754,31 @@ fn count_keep_alives(
                 .fetch_add(delivery.body.len() as u64, Ordering::Relaxed);
         }
     }
-    let _ = consumer.cancel();
-    for message in consumer.receiver().iter() {
-        if matches!(message, ConsumerMessage::ClientCancelled) {
-            break;
-        }
-    }
+    crate::raw::retire(consumer);
     let _ = connection.close();
 }
 
-/// Waits until `fabric` lists `count` participants of `filter`; how long that took.
+/// Waits until `fabric` has heard `count` participants of `filter` (the registry's own
+/// `Appeared` events, a watch starting with one per participant already listed); how long
+/// that took from `from`.
 fn until_listed(fabric: &Fabric, filter: &ServiceFilter, count: usize, from: Instant) -> f64 {
+    let (appeared, heard) = crossbeam_channel::unbounded();
+    let _watch = fabric
+        .watch_services(filter, move |event| {
+            if let ServiceEvent::Appeared(_) = event {
+                let _ = appeared.send(());
+            }
+        })
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while fabric.list_services(filter).unwrap().len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "the listener never heard them all"
-        );
-        sleep(Duration::from_millis(10));
+    for _ in 0..count {
+        heard
+            .recv_deadline(deadline)
+            .expect("the listener never heard them all");
     }
-    from.elapsed().as_secs_f64()
+    let took = from.elapsed().as_secs_f64();
+    assert!(fabric.list_services(filter).unwrap().len() >= count);
+    took
 }
 
 /// `ANNOUNCERS` participants announcing every `KEEP_ALIVE`, first each serving the 10-method

@@ -200,6 +200,47 @@ impl Load {
     }
 }
 
+/// A client of the test's adder service on a fabric connected to node `node`.
+fn client_on(cluster: &TestCluster, node: usize, domain: &str) -> (Fabric, AdderClient) {
+    let fabric = cluster.connect(node, domain, "desk", "d1");
+    let client = AdderClient::connect(&fabric, domain, "adder", "a1")
+        .unwrap()
+        .with_timeout(CALL_TIMEOUT);
+    (fabric, client)
+}
+
+/// What `kill_under_load` saw.
+struct Killed {
+    /// The load, still calling.
+    load: Load,
+    /// When the node was killed.
+    killed: Instant,
+    /// How long until its port closed.
+    dead: Duration,
+    /// How long until calls were answered again, and how the probes before that ended.
+    recovered: Duration,
+    probes: BTreeMap<&'static str, usize>,
+}
+
+/// Kills `node` while `client` calls under load (200 calls answered first), waits until
+/// calls are answered again and 100 more have been.
+fn kill_under_load(cluster: &mut TestCluster, client: &AdderClient, node: usize) -> Killed {
+    let load = Load::start(client);
+    load.await_successes(Instant::now(), 200, Duration::from_secs(30));
+    let killed = Instant::now();
+    cluster.kill(node);
+    let dead = killed.elapsed();
+    let (recovered, probes) = recovery(client, killed, Duration::from_secs(30));
+    load.await_successes(killed, 100, Duration::from_secs(30));
+    Killed {
+        load,
+        killed,
+        dead,
+        recovered,
+        probes,
+    }
+}
+
 /// When calls were answered again after the node died (when this is called): a burst of
 /// fresh calls, one every 5 ms for half a second, each on a thread of its own so that a call
 /// lost in a queue that is gone does not hold up the ones after it. The time from `since` to
@@ -329,18 +370,15 @@ fn killing_the_node_of_a_service_s_queues_under_load_interrupts_calls_only_with_
         let (_fabric_b, server_b) = serve(&cluster, other_node, &domain, false);
         let queue = format!("{domain}.api.adder.a1::add");
         assert_eq!(cluster.node_of_queue(&queue), Some(queues_node));
-        let client_fabric = cluster.connect(client_node, &domain, "desk", "d1");
-        let client = AdderClient::connect(&client_fabric, &domain, "adder", "a1")
-            .unwrap()
-            .with_timeout(CALL_TIMEOUT);
+        let (client_fabric, client) = client_on(&cluster, client_node, &domain);
 
-        let load = Load::start(&client);
-        load.await_successes(Instant::now(), 200, Duration::from_secs(30));
-        let killed = Instant::now();
-        cluster.kill(queues_node);
-        let dead = killed.elapsed();
-        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
-        load.await_successes(killed, 100, Duration::from_secs(30));
+        let Killed {
+            load,
+            killed,
+            dead,
+            recovered,
+            probes,
+        } = kill_under_load(&mut cluster, &client, queues_node);
         assert!(
             server_a.wait_serving(Duration::from_secs(30)),
             "server a resumed"
@@ -377,17 +415,14 @@ fn killing_the_node_of_a_client_and_its_reply_queue_under_load_interrupts_calls_
         let domain = unique_domain("client");
         let (_server_fabric, _server) = serve(&cluster, server_node, &domain, false);
         // The client's reply queue is exclusive: it lives on the client's node.
-        let client_fabric = cluster.connect(client_node, &domain, "desk", "d1");
-        let client = AdderClient::connect(&client_fabric, &domain, "adder", "a1")
-            .unwrap()
-            .with_timeout(CALL_TIMEOUT);
-        let load = Load::start(&client);
-        load.await_successes(Instant::now(), 200, Duration::from_secs(30));
-        let killed = Instant::now();
-        cluster.kill(client_node);
-        let dead = killed.elapsed();
-        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
-        load.await_successes(killed, 100, Duration::from_secs(30));
+        let (client_fabric, client) = client_on(&cluster, client_node, &domain);
+        let Killed {
+            load,
+            dead,
+            recovered,
+            probes,
+            ..
+        } = kill_under_load(&mut cluster, &client, client_node);
         let now_on = connected_port(&client_fabric).and_then(|p| node_with_port(&cluster, p));
         let endings = load.finish();
         let tally = check_endings(&endings, &["call_interrupted", "unavailable"]);
@@ -412,18 +447,15 @@ fn a_durable_service_loses_no_call_when_the_node_of_its_queues_dies() {
         let (_fabric_b, _server_b) = serve(&cluster, other_node, &domain, true);
         let queue = format!("{domain}.api.adder.a1::add");
         let leader = cluster.node_of_queue(&queue).expect("a leader");
-        let client_fabric = cluster.connect(client_node, &domain, "desk", "d1");
-        let client = AdderClient::connect(&client_fabric, &domain, "adder", "a1")
-            .unwrap()
-            .with_timeout(CALL_TIMEOUT);
-        let load = Load::start(&client);
-        load.await_successes(Instant::now(), 200, Duration::from_secs(30));
-        let killed = Instant::now();
+        let (client_fabric, client) = client_on(&cluster, client_node, &domain);
         // The node of server a, whose leader it is unless the broker put it elsewhere.
-        cluster.kill(queues_node);
-        let dead = killed.elapsed();
-        let (recovered, probes) = recovery(&client, killed, Duration::from_secs(30));
-        load.await_successes(killed, 100, Duration::from_secs(30));
+        let Killed {
+            load,
+            killed,
+            dead,
+            recovered,
+            probes,
+        } = kill_under_load(&mut cluster, &client, queues_node);
         assert!(server_a.wait_serving(Duration::from_secs(30)));
         let endings = load.finish();
         let tally = check_endings(&endings, &[]);
